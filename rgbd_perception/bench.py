@@ -1,0 +1,96 @@
+"""Latency benchmarks of the stages (``rgbd-perception bench``); prints median, p90, p99."""
+
+import importlib
+from pathlib import Path
+import sys
+import time
+
+import numpy as np
+
+from rgbd_perception.geometry.camera import Intrinsics
+
+
+def latency_summary(seconds):
+    """Return {'median', 'p90', 'p99', 'mean'} in milliseconds of a list of durations."""
+    ms = 1000.0 * np.asarray(seconds, dtype=np.float64)
+    return {'median': float(np.median(ms)), 'p90': float(np.percentile(ms, 90)),
+            'p99': float(np.percentile(ms, 99)), 'mean': float(ms.mean()), 'n': int(ms.size)}
+
+
+def format_summary(label, summary):
+    """One line: label, frame count, median/p90/p99 in ms."""
+    return (f"{label:<34} n={summary['n']:<4} median {summary['median']:8.2f} ms   "
+            f"p90 {summary['p90']:8.2f} ms   p99 {summary['p99']:8.2f} ms")
+
+
+def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
+    for index in range(warmup):
+        function(inputs[index % len(inputs)])
+    synchronise()
+    durations = []
+    for index in range(frames):
+        start = time.perf_counter()
+        function(inputs[index % len(inputs)])
+        synchronise()
+        durations.append(time.perf_counter() - start)
+    return durations
+
+
+def _bench_frames(args):
+    """Depth frames (uint16) and intrinsics to time: files or the bundled sample."""
+    if args.depth:
+        from rgbd_perception.io.files import read_depth
+
+        if args.intrinsics is None:
+            raise ValueError('--intrinsics is required with --depth')
+        return [read_depth(p) for p in args.depth], Intrinsics(*args.intrinsics), \
+            args.depth_scale
+    from rgbd_perception.sample_scene import sample_frame
+
+    frames = [sample_frame(i, num_frames=10) for i in range(10)]
+    return [f.depth_mm for f in frames], Intrinsics(*frames[0].intrinsics), 0.001
+
+
+def _baseline_port(directory):
+    """Import ``getHHA`` of the public Python port from a checkout (not shipped)."""
+    directory = Path(directory).resolve()
+    if not (directory / 'getHHA.py').is_file():
+        raise ValueError(f'{directory}: not a Depth2HHA-python checkout (no getHHA.py)')
+    sys.path.insert(0, str(directory))
+    try:
+        return importlib.import_module('getHHA').getHHA
+    finally:
+        sys.path.remove(str(directory))
+
+
+def run_hha_benchmark(args):
+    """Time the HHA stage (and optionally the public port and the node's ROS overhead)."""
+    import torch
+
+    from rgbd_perception.stages.hha import HhaStage
+
+    depths, intrinsics, scale = _bench_frames(args)
+    stage = HhaStage(device=args.device)
+    height, width = depths[0].shape
+    sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
+    print(f'HHA benchmark: {width}x{height}, device {stage.device}, '
+          f'torch threads {torch.get_num_threads()}')
+    ours = latency_summary(_time_calls(
+        lambda d: stage(d, intrinsics, depth_scale=scale), depths, args.frames, args.warmup,
+        sync))
+    print(format_summary(f'rgbd_perception HHA ({stage.device})', ours))
+    if args.baseline_port:
+        get_hha = _baseline_port(args.baseline_port)
+        camera = np.array([[intrinsics.fx, 0, intrinsics.cx], [0, intrinsics.fy, intrinsics.cy],
+                           [0, 0, 1]])
+        metres = [d.astype(np.float64) * scale for d in depths]
+        port = latency_summary(_time_calls(lambda d: get_hha(camera, d, d), metres,
+                                           args.baseline_frames, 0))
+        print(format_summary('public Python port (getHHA)', port))
+        print(f"speed-up (median): {port['median'] / ours['median']:.1f}x")
+    if args.node_overhead:
+        from rgbd_perception.ros.overhead import measure_node_overhead
+
+        hha = stage(depths[0], intrinsics, depth_scale=scale)
+        for label, durations in measure_node_overhead(depths[0], hha, args.frames).items():
+            print(format_summary(label, latency_summary(durations)))

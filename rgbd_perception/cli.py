@@ -1,0 +1,153 @@
+"""The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
+
+Commands: ``hha``, ``node``, ``bench``, ``demo``. Errors print one clear line and exit
+non-zero; with several inputs every good frame is still written.
+"""
+
+import argparse
+import importlib
+from pathlib import Path
+import sys
+import time
+
+from rgbd_perception.runtime.device import DEVICE_CHOICES
+
+#: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
+NODES = {'hha': 'rgbd_perception.ros.hha_node'}
+
+
+class CommandError(Exception):
+    """A user-facing error of a command (printed without a traceback)."""
+
+
+def _add_device(parser):
+    parser.add_argument('--device', default='auto',
+                        help=f"compute device: {', '.join(DEVICE_CHOICES)} or cuda:N "
+                             "(default: auto)")
+
+
+def _add_intrinsics(parser, required=True):
+    parser.add_argument('--intrinsics', nargs=4, type=float, required=required,
+                        metavar=('FX', 'FY', 'CX', 'CY'), help='pinhole intrinsics in pixels')
+
+
+def _add_depth_scale(parser):
+    parser.add_argument('--depth-scale', type=float, default=0.001,
+                        help='metres per unit of 16-bit depth PNGs (default 0.001 = mm)')
+
+
+def build_parser():
+    """Return the argparse parser of every command."""
+    parser = argparse.ArgumentParser(prog='rgbd-perception', description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest='command', required=True)
+
+    hha = commands.add_parser('hha', help='HHA images from depth files')
+    hha.add_argument('--depth', nargs='+', required=True, help='depth files (PNG or .npy)')
+    hha.add_argument('--raw-depth', nargs='+',
+                     help='raw depth files, one per --depth, whose zeros mark missing pixels')
+    hha.add_argument('--out-dir', required=True, help='writes OUT_DIR/<stem>.png')
+    hha.add_argument('--gravity', nargs=3, type=float, metavar=('GX', 'GY', 'GZ'),
+                     help='fixed gravity direction (down) in the camera frame; default: '
+                          'estimated per frame')
+    _add_intrinsics(hha)
+    _add_depth_scale(hha)
+    _add_device(hha)
+
+    node = commands.add_parser('node', help='start a node without a ROS install (venv mode)')
+    node.add_argument('name', choices=sorted(NODES))
+    node.add_argument('ros_args', nargs=argparse.REMAINDER,
+                      help='--ros-args ... (remaps, __ns, -p, --params-file)')
+
+    bench = commands.add_parser('bench', help='latency statistics of a stage')
+    bench.add_argument('stage', choices=['hha'])
+    bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
+    bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
+    bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
+                       'bundled synthetic sample at VGA)')
+    bench.add_argument('--baseline-port', metavar='DIR',
+                       help='checkout of the public Python HHA port (Depth2HHA-python) to '
+                            'time on the same frames in this run')
+    bench.add_argument('--baseline-frames', type=int, default=5,
+                       help='frames timed for the baseline (default 5; ~3-6 s each)')
+    bench.add_argument('--node-overhead', action='store_true',
+                       help='also time decode + encode + publish of a VGA frame over rclpy')
+    _add_intrinsics(bench, required=False)
+    _add_depth_scale(bench)
+    _add_device(bench)
+
+    demo = commands.add_parser('demo', help='run the nodes on the bundled sample over ROS')
+    demo.add_argument('--out-dir', default='demo_output', help='default: demo_output')
+    demo.add_argument('--frames', type=int, default=30, help='sample frames (default 30)')
+    _add_device(demo)
+    return parser
+
+
+def _run_hha(args):
+    from rgbd_perception.geometry.camera import Intrinsics
+    from rgbd_perception.io.files import read_depth, write_rgb
+    from rgbd_perception.stages.hha import HhaStage
+
+    if args.raw_depth is not None and len(args.raw_depth) != len(args.depth):
+        raise CommandError(f'--raw-depth needs one file per --depth ({len(args.depth)}), '
+                           f'got {len(args.raw_depth)}')
+    intrinsics = Intrinsics(*args.intrinsics)
+    stage = HhaStage(device=args.device, gravity=args.gravity)
+    out_dir = Path(args.out_dir)
+    failures = 0
+    for index, depth_path in enumerate(args.depth):
+        try:
+            depth = read_depth(depth_path)
+            raw = None if args.raw_depth is None else read_depth(args.raw_depth[index])
+            start = time.perf_counter()
+            hha = stage(depth, intrinsics, raw_depth=raw, depth_scale=args.depth_scale)
+            elapsed_ms = 1000.0 * (time.perf_counter() - start)
+            target = out_dir / f'{Path(depth_path).stem}.png'
+            write_rgb(target, hha)
+            print(f'{target}  ({elapsed_ms:.1f} ms)')
+        except ValueError as exc:
+            failures += 1
+            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
+            print(f'rgbd-perception hha: error: {message}', file=sys.stderr)
+    if failures:
+        raise CommandError(f'{failures} of {len(args.depth)} frames failed')
+
+
+def _run_node(args):
+    from rgbd_perception.ros.environment import configure_venv_middleware
+
+    configure_venv_middleware()
+    module = importlib.import_module(NODES[args.name])
+    module.main(args=[f'rgbd-perception-node-{args.name}'] + list(args.ros_args))
+
+
+def _run_bench(args):
+    from rgbd_perception.bench import run_hha_benchmark
+
+    run_hha_benchmark(args)
+
+
+def _run_demo(args):
+    from rgbd_perception.ros.environment import configure_venv_middleware
+
+    configure_venv_middleware()
+    from rgbd_perception.ros.demo import run_demo
+
+    run_demo(Path(args.out_dir), num_frames=args.frames, device=args.device)
+
+
+HANDLERS = {'hha': _run_hha, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}
+
+
+def main(argv=None):
+    """Entry point of ``rgbd-perception``; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        HANDLERS[args.command](args)
+    except (CommandError, ValueError, OSError) as exc:
+        print(f'rgbd-perception {args.command}: error: {exc}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

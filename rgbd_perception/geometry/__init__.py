@@ -1,0 +1,1 @@
+"""Pure torch/numpy geometry: cameras, box sums, normals, gravity, HHA (no ROS, no models)."""

@@ -1,0 +1,60 @@
+"""Gravity direction from surface normals (Gupta et al., 2014, ``getYDir``)."""
+
+import math
+
+import numpy as np
+import torch
+
+
+def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.0),
+                     iterations=(5, 5)):
+    """Estimate the gravity direction (pointing down) in the camera optical frame.
+
+    normals: (3, H, W) float64 unit normals, NaN where undefined. Each stage classifies
+    normals as 'floor' (|n . y| > cos t) or 'wall' (|n . y| < sin t) and sets y to the
+    eigenvector of sum_wall n n^T - sum_floor n n^T with the smallest eigenvalue, keeping
+    the sign of the previous y. An iteration that leaves y unchanged is a fixed point, so
+    the remaining iterations of its stage are skipped (they would repeat it exactly).
+    Returns a (3,) float64 numpy unit vector.
+    """
+    flat = torch.nan_to_num(normals.reshape(3, -1), nan=0.0)  # zero normals weigh nothing
+    outer = torch.stack((flat[0] * flat[0], flat[0] * flat[1], flat[0] * flat[2],
+                         flat[1] * flat[1], flat[1] * flat[2], flat[2] * flat[2]))
+    y = np.asarray(initial, dtype=np.float64)
+    for threshold, count in zip(thresholds_deg, iterations):
+        cos_t = math.cos(math.radians(threshold))
+        sin_t = math.sin(math.radians(threshold))
+        for _ in range(count):
+            similarity = (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs_()
+            weight = (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(
+                torch.float64)
+            m = (outer @ weight).cpu().numpy()
+            matrix = np.array([[m[0], m[1], m[2]], [m[1], m[3], m[4]], [m[2], m[4], m[5]]])
+            eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+            candidate = eigenvectors[:, np.argmin(eigenvalues)]
+            if y @ candidate < 0:
+                candidate = -candidate
+            converged = np.array_equal(candidate, y)
+            y = candidate
+            if converged:
+                break
+    return y
+
+
+def rotation_between(y_from, y_to, min_angle_deg=0.1):
+    """Rotation matrix taking unit vector y_from to y_to (Rodrigues), (3, 3) float64.
+
+    Angles of at most ``min_angle_deg`` give the identity, as in the reference
+    ``getRMatrix``.
+    """
+    y_from = np.asarray(y_from, dtype=np.float64) / np.linalg.norm(y_from)
+    y_to = np.asarray(y_to, dtype=np.float64) / np.linalg.norm(y_to)
+    angle_deg = math.degrees(math.acos(float(np.clip(y_from @ y_to, -1.0, 1.0))))
+    if abs(angle_deg) <= min_angle_deg:
+        return np.eye(3)
+    axis = np.cross(y_from, y_to)
+    axis = axis / np.linalg.norm(axis)
+    skew = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]],
+                     [-axis[1], axis[0], 0.0]])
+    angle = math.radians(angle_deg)
+    return np.eye(3) + math.sin(angle) * skew + (1.0 - math.cos(angle)) * (skew @ skew)

@@ -1,0 +1,1 @@
+"""Reading and writing the image and depth files of the offline command line."""

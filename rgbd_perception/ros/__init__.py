@@ -1,0 +1,1 @@
+"""ROS 2 layer: the only part of rgbd_perception that imports rclpy."""

@@ -1,0 +1,132 @@
+"""Base class of the perception nodes: parameters, QoS, sync, diagnostics, error handling.
+
+A concrete node declares its inputs and a ``process`` method that decodes the messages,
+calls its stage and returns the messages to publish; everything else lives here once.
+"""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+from rgbd_perception.geometry.camera import IntrinsicsError
+from rgbd_perception.ros.camera_info import CameraInfoError
+from rgbd_perception.ros.diagnostics import StageDiagnostics
+from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
+from rgbd_perception.ros.image_codec import ImageFormatError
+from rgbd_perception.ros.parameters import COMMON_PARAMETERS, declare_parameters
+from rgbd_perception.ros.qos import qos_profile
+from rgbd_perception.ros.sync import ApproximateRgbdSync
+from rgbd_perception.stages.depth_input import DepthError
+
+#: Errors that mean "this frame's input is bad": logged, frame skipped, node keeps going.
+INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError)
+
+
+class FrameInputError(Exception):
+    """Wraps an input error with the topic whose message caused it."""
+
+    def __init__(self, topic, error):
+        super().__init__(str(error))
+        self.topic = topic
+        self.error = error
+
+
+class StageNode(Node):
+    """A node that synchronises its inputs and runs one stage per matched set.
+
+    node_name: default node name; parameters: extra ParameterSpecs of the node;
+    stage_name: name used in /diagnostics.
+    """
+
+    def __init__(self, node_name, parameters, stage_name, **kwargs):
+        super().__init__(node_name, **kwargs)
+        self.params = declare_parameters(self, COMMON_PARAMETERS + tuple(parameters))
+        self.input_qos = qos_profile(self.params['input_reliability'], self.params['qos_depth'])
+        self.output_qos = qos_profile(self.params['output_reliability'],
+                                      self.params['qos_depth'])
+        self.errors = RateLimitedErrorReporter(self.get_logger().error,
+                                               self.params['error_log_period'])
+        self.diagnostics = StageDiagnostics(
+            f'{self.get_fully_qualified_name()}: {stage_name}', hardware_id=stage_name)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
+        self._inputs = []
+        self._sync = None
+
+    def subscribe_synchronised(self, inputs):
+        """Subscribe to [(msg_type, topic), ...] and call ``on_frame`` with matched sets."""
+        self._sync = ApproximateRgbdSync(
+            len(inputs), self._on_matched, slop=self.params['sync_slop'],
+            queue_size=self.params['sync_queue_size'], on_stale=self._on_stale)
+        for index, (msg_type, topic) in enumerate(inputs):
+            sub = self.create_subscription(
+                msg_type, topic, lambda msg, i=index: self._on_message(i, msg), self.input_qos)
+            self._inputs.append(sub)
+
+    def topic(self, index):
+        """Resolved name of input ``index``."""
+        return self._inputs[index].topic_name
+
+    def _on_message(self, index, msg):
+        if index == 0:
+            self.diagnostics.input_received()
+        dropped_before = self._sync.dropped[0]
+        self._sync.add(index, msg)
+        self.diagnostics.frame_dropped(self._sync.dropped[0] - dropped_before)
+
+    def _on_stale(self, index, msg):
+        stamp = msg.header.stamp
+        self.diagnostics.frame_dropped()
+        self.errors.report(
+            self.topic(index),
+            f'out-of-order stamp {stamp.sec}.{stamp.nanosec:09d} is not newer than the last '
+            f'processed frame ({self._sync.last_delivered:.9f})', kind='out_of_order')
+
+    def _on_matched(self, *msgs):
+        start = time.perf_counter()
+        try:
+            self.on_frame(*msgs)
+        except FrameInputError as exc:
+            self.diagnostics.frame_dropped()
+            self.errors.report(exc.topic, exc.error, kind=type(exc.error).__name__)
+            return
+        except Exception as exc:  # noqa: B902 - a node must survive any frame
+            self.diagnostics.frame_dropped()
+            self.errors.report(self.topic(0), f'internal error {type(exc).__name__}: {exc}',
+                               kind='internal')
+            return
+        self.diagnostics.frame_processed(time.perf_counter() - start)
+
+    def decode(self, index, function, *args, **kwargs):
+        """Call ``function``; input errors become FrameInputError naming input ``index``."""
+        try:
+            return function(*args, **kwargs)
+        except INPUT_ERRORS as exc:
+            raise FrameInputError(self.topic(index), exc) from exc
+
+    def on_frame(self, *msgs):
+        """Process one synchronised set of messages (implemented by each node)."""
+        raise NotImplementedError
+
+    def _publish_diagnostics(self):
+        array = DiagnosticArray(status=[self.diagnostics.status()])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def run_node(node_class, args=None):
+    """Initialise rclpy, spin one ``node_class`` until shutdown, clean up (Humble and later)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_class()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

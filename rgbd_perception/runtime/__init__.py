@@ -1,0 +1,1 @@
+"""Device selection and (later) the model runner shared by every stage."""

@@ -1,0 +1,1 @@
+"""One class per capability, shared by nodes, CLI, benchmarks and tests."""

@@ -1,0 +1,41 @@
+"""Validate raw depth arrays and convert them to metres (shared by every depth stage)."""
+
+import numpy as np
+
+
+class DepthError(ValueError):
+    """Raised for depth content that cannot be processed (message says why)."""
+
+
+def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
+    """Return (H, W) float64 metres with 0 where there is no measurement.
+
+    depth: (H, W) uint16 in units of ``depth_scale`` metres (0 = missing), or float32/64
+    in metres (0 or NaN = missing). Infinite or negative values, a non-2-D array, or a
+    frame whose valid fraction is 0 or below ``min_valid_fraction`` raise DepthError.
+    """
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or depth.size == 0:
+        raise DepthError(f'depth must be a non-empty 2-D array, got shape {depth.shape}')
+    if np.issubdtype(depth.dtype, np.integer):
+        if np.issubdtype(depth.dtype, np.signedinteger) and (depth < 0).any():
+            raise DepthError(f'depth has {int((depth < 0).sum())} negative values')
+        metres = depth.astype(np.float64) * float(depth_scale)
+    elif np.issubdtype(depth.dtype, np.floating):
+        metres = depth.astype(np.float64)
+        infinite = int(np.isinf(metres).sum())
+        if infinite:
+            raise DepthError(f'depth has {infinite} infinite values (use 0 or NaN for missing)')
+        negative = int((metres < 0).sum())
+        if negative:
+            raise DepthError(f'depth has {negative} negative values')
+        metres = np.nan_to_num(metres, nan=0.0)
+    else:
+        raise DepthError(f'unsupported depth dtype {depth.dtype}')
+    valid_fraction = float(np.count_nonzero(metres)) / metres.size
+    if valid_fraction == 0.0:
+        raise DepthError('depth has no valid pixel (all zero or NaN)')
+    if valid_fraction < min_valid_fraction:
+        raise DepthError(f'only {100 * valid_fraction:.2f} % of the depth is valid '
+                         f'(min_valid_fraction {min_valid_fraction})')
+    return metres

@@ -1,0 +1,50 @@
+"""HHA stage: depth (+ optional raw depth) and intrinsics in, (H, W, 3) uint8 HHA out."""
+
+import numpy as np
+import torch
+
+from rgbd_perception.geometry.hha import hha_encode
+from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.stages.depth_input import depth_to_metres, DepthError
+
+
+class HhaStage:
+    """Gupta's HHA encoding on the chosen device; the one implementation every caller uses.
+
+    device: 'auto', 'cpu', 'cuda' or 'cuda:N'. gravity: optional fixed (3,) direction of
+    gravity (down) in the camera optical frame; None estimates it per frame.
+    min_valid_fraction: frames with less valid depth are rejected with DepthError.
+    """
+
+    def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0):
+        self.device = resolve_device(device)
+        if gravity is not None:
+            gravity = np.asarray(gravity, dtype=np.float64).reshape(-1)
+            if gravity.shape != (3,) or not np.isfinite(gravity).all() or not gravity.any():
+                raise ValueError(f'gravity must be 3 finite numbers, not all 0: {gravity}')
+        self.gravity = gravity
+        self.min_valid_fraction = float(min_valid_fraction)
+        self.last_gravity = None
+
+    @torch.inference_mode()
+    def __call__(self, depth, intrinsics, raw_depth=None, depth_scale=0.001):
+        """Encode one frame.
+
+        depth: (H, W) uint16 (units of ``depth_scale`` m) or float (m), 0/NaN = missing.
+        raw_depth: optional (H, W) depth of the same kind whose missing pixels define the
+        mask for the normal fits (use it when ``depth`` was filled).
+        Returns (H, W, 3) uint8 numpy HHA (R disparity, G height, B angle).
+        """
+        metres = depth_to_metres(depth, depth_scale, self.min_valid_fraction)
+        missing = None
+        if raw_depth is not None:
+            raw_depth = np.asarray(raw_depth)
+            if raw_depth.shape != metres.shape:
+                raise DepthError(f'raw depth shape {raw_depth.shape} != depth shape '
+                                 f'{metres.shape}')
+            raw_metres = depth_to_metres(raw_depth, depth_scale)
+            missing = torch.from_numpy(raw_metres == 0).to(self.device)
+        result = hha_encode(torch.from_numpy(metres).to(self.device), intrinsics,
+                            missing=missing, gravity=self.gravity)
+        self.last_gravity = result.gravity
+        return result.image.cpu().numpy()
