@@ -1,0 +1,22 @@
+"""Locate the package's installed data files (config/, launch/) on a ROS install or in a venv."""
+
+from pathlib import Path
+
+
+def share_path(*parts):
+    """Path of a data file of the package, e.g. ``share_path('config', 'hha_node.yaml')``.
+
+    On a ROS install (colcon) the files live in the package's share directory, found via
+    ament_index; in a venv (editable install) they are next to the source tree.
+    """
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        root = Path(get_package_share_directory('rgbd_perception'))
+    except (ImportError, LookupError, OSError, ValueError):
+        root = Path(__file__).resolve().parents[1]
+    path = root.joinpath(*parts)
+    if not path.exists():
+        source = Path(__file__).resolve().parents[1].joinpath(*parts)
+        if source.exists():
+            return source
+    return path

@@ -1,0 +1,40 @@
+"""Test settings shared by every test: isolated ROS domain, venv middleware, reference data."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rgbd_perception.ros.environment import configure_venv_middleware
+
+# A distinct ROS domain per test run, so parallel runs and other ROS users never cross.
+os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+configure_venv_middleware()
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+
+
+@pytest.fixture
+def shared_data():
+    """Return a function mapping parts to a path under ../shared/data.
+
+    The test is skipped cleanly when the path is absent (a user's clone has no shared/).
+    """
+    def locate(*parts):
+        path = SHARED_DATA.joinpath(*parts)
+        if not path.exists():
+            pytest.skip(f'reference data not available: {path}')
+        return path
+    return locate
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests marked ``cuda`` when no CUDA device is present."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs a CUDA device')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip)
