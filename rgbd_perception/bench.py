@@ -70,10 +70,10 @@ def run_hha_benchmark(args):
     from rgbd_perception.stages.hha import HhaStage
 
     depths, intrinsics, scale = _bench_frames(args)
-    stage = HhaStage(device=args.device)
+    stage = HhaStage(device=args.device, compile=args.compile)
     height, width = depths[0].shape
     sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
-    print(f'HHA benchmark: {width}x{height}, device {stage.device}, '
+    print(f'HHA benchmark: {width}x{height}, device {stage.device}, compile {args.compile}, '
           f'torch threads {torch.get_num_threads()}')
     ours = latency_summary(_time_calls(
         lambda d: stage(d, intrinsics, depth_scale=scale), depths, args.frames, args.warmup,

@@ -24,6 +24,9 @@ def _add_device(parser):
     parser.add_argument('--device', default='auto',
                         help=f"compute device: {', '.join(DEVICE_CHOICES)} or cuda:N "
                              "(default: auto)")
+    parser.add_argument('--compile', action='store_true',
+                        help='fuse per-pixel kernels with torch.compile (one-off compile '
+                             'of tens of seconds per image size)')
 
 
 def _add_intrinsics(parser, required=True):
@@ -91,7 +94,7 @@ def _run_hha(args):
         raise CommandError(f'--raw-depth needs one file per --depth ({len(args.depth)}), '
                            f'got {len(args.raw_depth)}')
     intrinsics = Intrinsics(*args.intrinsics)
-    stage = HhaStage(device=args.device, gravity=args.gravity)
+    stage = HhaStage(device=args.device, gravity=args.gravity, compile=args.compile)
     out_dir = Path(args.out_dir)
     failures = 0
     for index, depth_path in enumerate(args.depth):
@@ -132,7 +135,8 @@ def _run_demo(args):
     configure_venv_middleware()
     from rgbd_perception.ros.demo import run_demo
 
-    run_demo(Path(args.out_dir), num_frames=args.frames, device=args.device)
+    run_demo(Path(args.out_dir), num_frames=args.frames, device=args.device,
+             compile_kernels=args.compile)
 
 
 HANDLERS = {'hha': _run_hha, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}

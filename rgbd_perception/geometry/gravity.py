@@ -6,29 +6,43 @@ import numpy as np
 import torch
 
 
+def normal_outer_products(normals):
+    """Return ((3, P) normals with NaN -> 0, (6, P) products xx, xy, xz, yy, yz, zz)."""
+    flat = torch.nan_to_num(normals.reshape(3, -1), nan=0.0)  # zero normals weigh nothing
+    outer = torch.stack((flat[0] * flat[0], flat[0] * flat[1], flat[0] * flat[2],
+                         flat[1] * flat[1], flat[1] * flat[2], flat[2] * flat[2]))
+    return flat, outer
+
+
+def wall_minus_floor_moments(flat, outer, y, sin_t, cos_t):
+    """Six entries of sum_wall n n^T - sum_floor n n^T for the direction y ((3,) tensor).
+
+    'floor': |n . y| > cos_t; 'wall': |n . y| < sin_t. Returns a (6,) float64 tensor.
+    """
+    similarity = (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs()
+    weight = (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(torch.float64)
+    return outer @ weight
+
+
 def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.0),
                      iterations=(5, 5)):
     """Estimate the gravity direction (pointing down) in the camera optical frame.
 
-    normals: (3, H, W) float64 unit normals, NaN where undefined. Each stage classifies
-    normals as 'floor' (|n . y| > cos t) or 'wall' (|n . y| < sin t) and sets y to the
-    eigenvector of sum_wall n n^T - sum_floor n n^T with the smallest eigenvalue, keeping
-    the sign of the previous y. An iteration that leaves y unchanged is a fixed point, so
-    the remaining iterations of its stage are skipped (they would repeat it exactly).
+    normals: (3, H, W) float64 unit normals, NaN where undefined. Each iteration sets y to
+    the eigenvector of sum_wall n n^T - sum_floor n n^T with the smallest eigenvalue,
+    keeping the sign of the previous y. An iteration that leaves y unchanged is a fixed
+    point, so the rest of its stage is skipped (it would repeat it exactly).
     Returns a (3,) float64 numpy unit vector.
     """
-    flat = torch.nan_to_num(normals.reshape(3, -1), nan=0.0)  # zero normals weigh nothing
-    outer = torch.stack((flat[0] * flat[0], flat[0] * flat[1], flat[0] * flat[2],
-                         flat[1] * flat[1], flat[1] * flat[2], flat[2] * flat[2]))
+    flat, outer = normal_outer_products(normals)
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
         cos_t = math.cos(math.radians(threshold))
         sin_t = math.sin(math.radians(threshold))
         for _ in range(count):
-            similarity = (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs_()
-            weight = (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(
-                torch.float64)
-            m = (outer @ weight).cpu().numpy()
+            m = wall_minus_floor_moments(flat, outer, torch.as_tensor(y, device=flat.device),
+                                         sin_t, cos_t)
+            m = m.cpu().numpy()
             matrix = np.array([[m[0], m[1], m[2]], [m[1], m[3], m[4]], [m[2], m[4], m[5]]])
             eigenvalues, eigenvectors = np.linalg.eigh(matrix)
             candidate = eigenvectors[:, np.argmin(eigenvalues)]

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rgbd_perception.geometry.box_filter import box_sum
 from rgbd_perception.geometry.camera import ray_slopes
 from rgbd_perception.geometry.gravity import estimate_gravity, rotation_between
-from rgbd_perception.geometry.normals import plane_normals
+from rgbd_perception.geometry.normals import moment_planes, oriented_normals
 
 ANGLE_NORMAL_RADIUS = 3      # 7x7 window for the normals of the angle channel
 GRAVITY_NORMAL_RADIUS = 10   # 21x21 window for the normals that estimate gravity
@@ -32,50 +33,77 @@ class HhaResult:
     gravity: np.ndarray
 
 
-def _matlab_uint8(values):
-    """Round half away from zero and saturate to [0, 255], NaN -> 0 (MATLAB ``uint8``)."""
-    return torch.nan_to_num(torch.floor(values + 0.5), nan=0.0).clamp_(0, 255).to(torch.uint8)
+def hha_channels(depth_cm, points, normals, gravity, height_axis):
+    """Quantise the three HHA channels; (H, W, 3) uint8.
+
+    depth_cm: (H, W); points: (3, H, W) cm; normals: (3, H, W) (NaN allowed); gravity and
+    height_axis: (3,) float64 tensors (height = -height_axis . P, the reference's rotated y).
+    """
+    height = -(height_axis[0] * points[0] + height_axis[1] * points[1]
+               + height_axis[2] * points[2])
+    lowest = height.min()
+    lowest = torch.where(lowest > -90.0, -130.0, lowest)
+    cos_angle = (normals[0] * gravity[0] + normals[1] * gravity[1]
+                 + normals[2] * gravity[2]).clamp(-1.0, 1.0)
+    # MATLAB's max(-1, NaN) is -1, so undefined normals get an angle of 180 degrees.
+    angle = torch.rad2deg(torch.acos(torch.nan_to_num(cos_angle, nan=-1.0)))
+    channels = torch.stack((31000.0 / depth_cm.clamp(min=100.0), height - lowest,
+                            angle + (128.0 - 90.0)), dim=-1)
+    # MATLAB uint8: round half away from zero (all values here are >= 0), saturate.
+    return torch.floor(channels + 0.5).clamp(0.0, 255.0).to(torch.uint8)
+
+
+class HhaEncoder:
+    """HHA encoder whose element-wise kernels run eagerly or fused by ``torch.compile``.
+
+    compile: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
+    normal solve, channels) with ``torch.compile`` once per image size (a one-off compile
+    of tens of seconds; needs a C++ compiler, or Triton on CUDA). The gravity iterations
+    stay eager: a compiled weighted reduction measured slower than ``outer @ weight``.
+    Both modes produce the same images (tested).
+    """
+
+    def __init__(self, compile=False):
+        wrap = (lambda fn: torch.compile(fn, dynamic=False)) if compile else (lambda fn: fn)
+        self.compiled = bool(compile)
+        self._moment_planes = wrap(moment_planes)
+        self._oriented_normals = wrap(oriented_normals)
+        self._channels = wrap(hha_channels)
+
+    def __call__(self, depth_m, intrinsics, missing=None, gravity=None):
+        """Encode depth as HHA.
+
+        depth_m: (H, W) float64 tensor, metres, 0 where there is no measurement.
+        intrinsics: :class:`rgbd_perception.geometry.camera.Intrinsics`.
+        missing: optional (H, W) bool tensor of pixels without depth for the normal fits;
+        by default ``depth_m == 0`` (pass the raw sensor's zeros when depth_m was filled).
+        gravity: optional (3,) direction of gravity (down) in the camera optical frame;
+        when None it is estimated from the frame with the reference two-stage algorithm.
+        Returns an :class:`HhaResult`.
+        """
+        device = depth_m.device
+        depth_cm = depth_m * 100.0
+        if missing is None:
+            missing = depth_m == 0
+        a, b = ray_slopes(*depth_cm.shape, intrinsics, device=device)
+        points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
+        planes = self._moment_planes(depth_cm, ~missing, a, b)
+        normals = self._oriented_normals(box_sum(planes, ANGLE_NORMAL_RADIUS), points)
+        if gravity is None:
+            gravity_normals = self._oriented_normals(box_sum(planes, GRAVITY_NORMAL_RADIUS),
+                                                     points)
+            gravity = estimate_gravity(gravity_normals, initial=INITIAL_GRAVITY)
+        else:
+            gravity = np.asarray(gravity, dtype=np.float64)
+            gravity = gravity / np.linalg.norm(gravity)
+        # Height is y of the points rotated so that gravity maps onto the camera's y axis.
+        height_axis = rotation_between(INITIAL_GRAVITY, gravity)[:, 1]
+        image = self._channels(depth_cm, points, normals,
+                               torch.as_tensor(gravity, device=device),
+                               torch.as_tensor(height_axis, device=device))
+        return HhaResult(image=image, gravity=gravity)
 
 
 def hha_encode(depth_m, intrinsics, missing=None, gravity=None):
-    """Encode depth as HHA.
-
-    depth_m: (H, W) float64 tensor, metres, 0 where there is no measurement.
-    intrinsics: :class:`rgbd_perception.geometry.camera.Intrinsics`.
-    missing: optional (H, W) bool tensor of pixels without depth for the normal fits; by
-    default ``depth_m == 0`` (pass the raw sensor's zeros when depth_m was filled).
-    gravity: optional (3,) direction of gravity (down) in the camera optical frame; when
-    None it is estimated from the frame with the reference two-stage algorithm.
-    Returns an :class:`HhaResult`.
-    """
-    depth_cm = depth_m * 100.0
-    if missing is None:
-        missing = depth_m == 0
-    height, width = depth_cm.shape
-    a, b = ray_slopes(height, width, intrinsics, device=depth_cm.device)
-    radii = (ANGLE_NORMAL_RADIUS,) if gravity is not None else (
-        ANGLE_NORMAL_RADIUS, GRAVITY_NORMAL_RADIUS)
-    normals, points = plane_normals(depth_cm, ~missing, a, b, radii)
-    if gravity is None:
-        gravity = estimate_gravity(normals[1], initial=INITIAL_GRAVITY)
-    else:
-        gravity = np.asarray(gravity, dtype=np.float64)
-        gravity = gravity / np.linalg.norm(gravity)
-
-    # Height: y of the points rotated so that gravity maps onto the camera's y axis.
-    rotation = rotation_between(INITIAL_GRAVITY, gravity)
-    column = rotation[:, 1]
-    height_cm = -(column[0] * points[0] + column[1] * points[1] + column[2] * points[2])
-    lowest = float(height_cm.min())
-    if lowest > -90.0:
-        lowest = -130.0
-
-    cos_angle = (normals[0] * torch.as_tensor(gravity, device=depth_cm.device).view(3, 1, 1)
-                 ).sum(0).clamp_(-1.0, 1.0)
-    # MATLAB's max(-1, NaN) is -1, so undefined normals get an angle of 180 degrees.
-    angle_deg = torch.rad2deg(torch.acos(torch.nan_to_num(cos_angle, nan=-1.0)))
-
-    channels = torch.stack((31000.0 / depth_cm.clamp(min=100.0),
-                            height_cm - lowest,
-                            angle_deg + (128.0 - 90.0)), dim=-1)
-    return HhaResult(image=_matlab_uint8(channels), gravity=gravity)
+    """Encode depth as HHA with eager kernels; see :meth:`HhaEncoder.__call__`."""
+    return HhaEncoder()(depth_m, intrinsics, missing=missing, gravity=gravity)

@@ -8,35 +8,27 @@ reference ``computeNormalsSquareSupport`` of rgbdutils, including its orientatio
 
 import torch
 
-from rgbd_perception.geometry.box_filter import box_sum
 
+def moment_planes(depth_cm, valid, a, b):
+    """Stack the 9 per-pixel terms of A^T A (6) and A^T b (3); (9, H, W) float64.
 
-def _moment_planes(depth_cm, valid, a, b):
-    """Stack the 9 per-pixel terms of A^T A (6) and A^T b (3); (9, H, W) float64."""
-    height, width = depth_cm.shape
+    depth_cm: (H, W) float64 (any value where invalid); valid: (H, W) bool; a: (1, W) and
+    b: (H, 1) ray slopes. Invalid pixels contribute zero.
+    """
     weight = valid.to(torch.float64)
     inv_z = weight / torch.where(valid, depth_cm, 1.0)
     a_w = a * weight
     b_w = b * weight
-    planes = torch.empty((9, height, width), dtype=torch.float64, device=depth_cm.device)
-    torch.mul(a, a_w, out=planes[0])
-    torch.mul(a, b_w, out=planes[1])
-    planes[2] = a_w
-    torch.mul(b, b_w, out=planes[3])
-    planes[4] = b_w
-    planes[5] = weight
-    torch.mul(a, inv_z, out=planes[6])
-    torch.mul(b, inv_z, out=planes[7])
-    planes[8] = inv_z
-    return planes
+    return torch.stack((a * a_w, a * b_w, a_w, b * b_w, b_w, weight,
+                        a * inv_z, b * inv_z, inv_z))
 
 
-def _solve_oriented(sums, points):
+def oriented_normals(sums, points):
     """Solve the 3x3 normal equations per pixel and orient the unit normals.
 
-    sums: (9, H, W) window sums; points: (3, H, W) camera-frame points (all pixels, cm).
-    Returns (3, H, W) unit normals with n_z >= 0 flipped so that n . P >= 0, NaN where the
-    window holds no valid point.
+    sums: (9, H, W) window sums of :func:`moment_planes`; points: (3, H, W) camera-frame
+    points of all pixels (cm). Returns (3, H, W) unit normals, flipped to n_z >= 0 and then
+    to n . P >= 0 (the reference's order), NaN where the window holds no valid point.
     """
     a0, a1, a2, a3, a4, a5, b0, b1, b2 = sums.unbind(0)
     # Adjugate of the symmetric matrix [[a0 a1 a2] [a1 a3 a4] [a2 a4 a5]]: the solution up
@@ -51,21 +43,8 @@ def _solve_oriented(sums, points):
     ny = c1 * b0 + c3 * b1 + c4 * b2
     nz = c2 * b0 + c4 * b1 + c5 * b2
     scale = (nx * nx + ny * ny + nz * nz).rsqrt()
-    # Reference orientation: flip to n_z >= 0 (sign 0 counts as +), then to n . P >= 0.
     scale = torch.where(nz < 0, -scale, scale)
-    normals = torch.stack((nx, ny, nz)) * scale
-    facing = (normals * points).sum(0)
-    return torch.where(facing < 0, -normals, normals)
-
-
-def plane_normals(depth_cm, valid, a, b, radii):
-    """Fit normals for each window radius in ``radii``.
-
-    depth_cm: (H, W) float64 depth in centimetres (any value where invalid); valid: (H, W)
-    bool; a, b: ray slopes from :func:`rgbd_perception.geometry.camera.ray_slopes`.
-    Returns a list of (3, H, W) float64 unit normals (camera optical frame), one per radius,
-    and the (3, H, W) point cloud in centimetres built from the unmasked depth.
-    """
-    points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
-    planes = _moment_planes(depth_cm, valid, a, b)
-    return [_solve_oriented(box_sum(planes, r), points) for r in radii], points
+    nx, ny, nz = nx * scale, ny * scale, nz * scale
+    facing = nx * points[0] + ny * points[1] + nz * points[2]
+    flip = torch.where(facing < 0, -1.0, 1.0)
+    return torch.stack((nx * flip, ny * flip, nz * flip))

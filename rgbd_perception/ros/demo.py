@@ -59,19 +59,20 @@ def contact_sheet(rows, labels, tile_width=320):
     return np.concatenate([header] + sheet_rows, axis=0)
 
 
-def _start_node(device):
+def _start_node(device, compile_kernels):
     command = [sys.executable, '-m', 'rgbd_perception.cli', 'node', 'hha', '--ros-args',
                '-r', f'__ns:={NAMESPACE}', '--params-file',
                str(share_path('config', 'hha_node.yaml')), '-p', f'device:={device}',
+               '-p', f'compile:={str(compile_kernels).lower()}',
                '-p', 'input_reliability:=reliable', '-p', 'output_reliability:=reliable']
     return subprocess.Popen(command, env=os.environ.copy())
 
 
-def run_demo(out_dir, num_frames=30, device='auto', timeout=90.0):
+def run_demo(out_dir, num_frames=30, device='auto', compile_kernels=False, timeout=90.0):
     """Run hha_node over the sample sequence and write ``out_dir``; returns the HHA images."""
     out_dir = Path(out_dir)
     frames = sample_sequence(num_frames)
-    node_process = _start_node(device)
+    node_process = _start_node(device, compile_kernels)
     context = rclpy.Context()
     rclpy.init(context=context)
     received = {}
@@ -108,7 +109,7 @@ def run_demo(out_dir, num_frames=30, device='auto', timeout=90.0):
             info_pub.publish(camera_info_message(depth_msg.header, width, height,
                                                  frame.intrinsics))
             depth_pub.publish(depth_msg)
-            if not spin_until(lambda s=frame.index + 1: s in received, 30.0):
+            if not spin_until(lambda s=frame.index + 1: s in received, timeout):
                 raise RuntimeError(f'no HHA image for frame {frame.index}')
             round_trips.append(time.perf_counter() - start)
         player.destroy_node()

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from rgbd_perception.geometry.hha import hha_encode
+from rgbd_perception.geometry.hha import HhaEncoder
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.stages.depth_input import depth_to_metres, DepthError
 
@@ -14,10 +14,12 @@ class HhaStage:
     device: 'auto', 'cpu', 'cuda' or 'cuda:N'. gravity: optional fixed (3,) direction of
     gravity (down) in the camera optical frame; None estimates it per frame.
     min_valid_fraction: frames with less valid depth are rejected with DepthError.
+    compile: fuse the per-pixel kernels with torch.compile (see HhaEncoder).
     """
 
-    def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0):
+    def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0, compile=False):
         self.device = resolve_device(device)
+        self.encoder = HhaEncoder(compile=compile)
         if gravity is not None:
             gravity = np.asarray(gravity, dtype=np.float64).reshape(-1)
             if gravity.shape != (3,) or not np.isfinite(gravity).all() or not gravity.any():
@@ -44,7 +46,7 @@ class HhaStage:
                                  f'{metres.shape}')
             raw_metres = depth_to_metres(raw_depth, depth_scale)
             missing = torch.from_numpy(raw_metres == 0).to(self.device)
-        result = hha_encode(torch.from_numpy(metres).to(self.device), intrinsics,
-                            missing=missing, gravity=self.gravity)
+        result = self.encoder(torch.from_numpy(metres).to(self.device), intrinsics,
+                              missing=missing, gravity=self.gravity)
         self.last_gravity = result.gravity
         return result.image.cpu().numpy()
