@@ -39,7 +39,7 @@ def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
 def _bench_frames(args):
     """Depth frames (uint16) and intrinsics to time: files or the bundled sample."""
     if args.depth:
-        from rgbd_perception.io.files import read_depth
+        from rgbd_perception.image_files import read_depth
 
         if args.intrinsics is None:
             raise ValueError('--intrinsics is required with --depth')
@@ -70,7 +70,7 @@ def run_hha_benchmark(args):
     from rgbd_perception.stages.hha import HhaStage
 
     depths, intrinsics, scale = _bench_frames(args)
-    stage = HhaStage(device=args.device, compile=args.compile)
+    stage = HhaStage(device=args.device, compile_kernels=args.compile)
     height, width = depths[0].shape
     sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
     print(f'HHA benchmark: {width}x{height}, device {stage.device}, compile {args.compile}, '

@@ -1,4 +1,5 @@
-"""The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
+"""
+The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
 
 Commands: ``hha``, ``node``, ``bench``, ``demo``. Errors print one clear line and exit
 non-zero; with several inputs every good frame is still written.
@@ -21,9 +22,9 @@ class CommandError(Exception):
 
 
 def _add_device(parser):
+    choices = ', '.join(DEVICE_CHOICES)
     parser.add_argument('--device', default='auto',
-                        help=f"compute device: {', '.join(DEVICE_CHOICES)} or cuda:N "
-                             "(default: auto)")
+                        help=f'compute device: {choices} or cuda:N (default: auto)')
     parser.add_argument('--compile', action='store_true',
                         help='fuse per-pixel kernels with torch.compile (one-off compile '
                              'of tens of seconds per image size)')
@@ -87,14 +88,14 @@ def build_parser():
 
 def _run_hha(args):
     from rgbd_perception.geometry.camera import Intrinsics
-    from rgbd_perception.io.files import read_depth, write_rgb
+    from rgbd_perception.image_files import read_depth, write_rgb
     from rgbd_perception.stages.hha import HhaStage
 
     if args.raw_depth is not None and len(args.raw_depth) != len(args.depth):
         raise CommandError(f'--raw-depth needs one file per --depth ({len(args.depth)}), '
                            f'got {len(args.raw_depth)}')
     intrinsics = Intrinsics(*args.intrinsics)
-    stage = HhaStage(device=args.device, gravity=args.gravity, compile=args.compile)
+    stage = HhaStage(device=args.device, gravity=args.gravity, compile_kernels=args.compile)
     out_dir = Path(args.out_dir)
     failures = 0
     for index, depth_path in enumerate(args.depth):

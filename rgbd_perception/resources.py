@@ -4,7 +4,8 @@ from pathlib import Path
 
 
 def share_path(*parts):
-    """Path of a data file of the package, e.g. ``share_path('config', 'hha_node.yaml')``.
+    """
+    Return the path of a data file of the package (parts like 'config', 'x.yaml').
 
     On a ROS install (colcon) the files live in the package's share directory, found via
     ament_index; in a venv (editable install) they are next to the source tree.

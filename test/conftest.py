@@ -16,7 +16,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 
 @pytest.fixture
 def shared_data():
-    """Return a function mapping parts to a path under ../shared/data.
+    """
+    Return a function mapping parts to a path under ../shared/data.
 
     The test is skipped cleanly when the path is absent (a user's clone has no shared/).
     """

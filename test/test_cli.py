@@ -136,7 +136,7 @@ def test_hha_npy_float_metres(tmp_path, frames, capsys):
 
 
 def test_hha_npy_nan_is_missing(tmp_path, frames):
-    """NaN in a .npy depth means missing, exactly like 0."""
+    """A NaN in a .npy depth means missing, exactly like 0."""
     frame = frames[0]
     metres = frame.depth_mm.astype(np.float32) / np.float32(1000.0)
     with_nan = np.where(metres == 0, np.float32(np.nan), metres)

@@ -94,7 +94,7 @@ def test_min_valid_fraction_accepts_enough_depth(fraction):
 
 
 def test_min_valid_fraction_counts_nan_as_missing():
-    """NaN pixels count as missing for min_valid_fraction."""
+    """Pixels that are NaN count as missing for min_valid_fraction."""
     depth = np.array([[1.0, np.nan, np.nan, np.nan]], dtype=np.float32)
     with pytest.raises(DepthError, match=r'only 25\.00 %'):
         depth_to_metres(depth, min_valid_fraction=0.5)
@@ -118,5 +118,5 @@ def test_unsupported_dtype_rejected(dtype):
 
 
 def test_depth_error_is_value_error():
-    """DepthError is a ValueError, so callers can handle every input error together."""
+    """The DepthError is a ValueError, so callers can handle every input error together."""
     assert issubclass(DepthError, ValueError)

@@ -104,7 +104,8 @@ TRUE_GRAVITY = unit([0.12, 0.93, -0.35])   # down, tilted: camera pitched and ro
 
 
 def synthetic_normals(gravity, seed=0, height=60, width=80, noise=0.02, nan_fraction=0.05):
-    """Return (3, H, W) float64 normals: floor (-gravity) below, walls (perpendicular) above.
+    """
+    Return (3, H, W) float64 normals: floor (-gravity) below, walls (perpendicular) above.
 
     The walls face four horizontal directions; normals get Gaussian noise and are
     renormalised, and a random ``nan_fraction`` of the pixels is NaN (all three components).

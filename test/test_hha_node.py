@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter
 # rgbd_perception sits in this group, alphabetically: ament_flake8 has no application names.
 from rgbd_perception.cli import main as cli_main
 from rgbd_perception.geometry.camera import Intrinsics
-from rgbd_perception.io.files import read_rgb, write_depth_png
+from rgbd_perception.image_files import read_rgb, write_depth_png
 from rgbd_perception.ros.hha_node import HhaNode
 from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile

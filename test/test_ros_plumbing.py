@@ -76,7 +76,7 @@ def test_camera_info_negative_fx_rejected():
 @pytest.mark.parametrize('position', [0, 2, 4, 5, 8])
 @pytest.mark.parametrize('bad', [math.nan, math.inf])
 def test_camera_info_non_finite_k_rejected(position, bad):
-    """NaN or infinity anywhere in K is rejected with a message about finite numbers."""
+    """A NaN or infinity anywhere in K is rejected with a message about finite numbers."""
     k = list(GOOD_K)
     k[position] = bad
     with pytest.raises(CameraInfoError, match='K must be 9 finite numbers'):
@@ -101,7 +101,7 @@ def test_camera_info_k_of_wrong_length_rejected():
 
 
 def test_camera_info_error_is_value_error():
-    """CameraInfoError is a ValueError, so generic input handling catches it."""
+    """The CameraInfoError is a ValueError, so generic input handling catches it."""
     assert issubclass(CameraInfoError, ValueError)
 
 
@@ -203,7 +203,7 @@ def test_reporter_topics_and_kinds_independent():
 
 
 def test_reporter_total_counts_every_report():
-    """total counts logged and suppressed reports alike."""
+    """The total counts logged and suppressed reports alike."""
     reporter, logged, clock = make_reporter(period=10.0)
     for _ in range(4):
         reporter.report('/a', ValueError('x'))

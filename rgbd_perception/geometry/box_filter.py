@@ -6,7 +6,8 @@ import torch
 
 
 def box_sum(planes, radius):
-    """Sum every (2r+1) x (2r+1) window of each plane, treating pixels outside as zero.
+    """
+    Sum every (2r+1) x (2r+1) window of each plane, treating pixels outside as zero.
 
     planes: (C, H, W) float64 tensor on any device. Returns a new (C, H, W) tensor on the
     same device. On the CPU this uses OpenCV's running-sum box filter, about ten times

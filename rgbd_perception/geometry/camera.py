@@ -12,7 +12,8 @@ class IntrinsicsError(ValueError):
 
 @dataclass(frozen=True)
 class Intrinsics:
-    """Pinhole intrinsics in pixels.
+    """
+    Pinhole intrinsics in pixels.
 
     The HHA geometry follows the reference MATLAB code: pixel (row v, column u) has the
     1-based coordinates (u + 1, v + 1), and fx, fy, cx, cy are used exactly as given.
@@ -42,7 +43,8 @@ class Intrinsics:
 
 
 def ray_slopes(height, width, intrinsics, device=None):
-    """Return the ray slopes x/z and y/z of every pixel, in float64.
+    """
+    Return the ray slopes x/z and y/z of every pixel, in float64.
 
     Returns a pair (a, b): a has shape (1, W) with a[0, u] = (u + 1 - cx) / fx and b has
     shape (H, 1) with b[v, 0] = (v + 1 - cy) / fy (1-based pixel coordinates, as the

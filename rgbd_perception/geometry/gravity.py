@@ -15,7 +15,8 @@ def normal_outer_products(normals):
 
 
 def wall_minus_floor_moments(flat, outer, y, sin_t, cos_t):
-    """Six entries of sum_wall n n^T - sum_floor n n^T for the direction y ((3,) tensor).
+    """
+    Six entries of sum_wall n n^T - sum_floor n n^T for the direction y ((3,) tensor).
 
     'floor': |n . y| > cos_t; 'wall': |n . y| < sin_t. Returns a (6,) float64 tensor.
     """
@@ -26,7 +27,8 @@ def wall_minus_floor_moments(flat, outer, y, sin_t, cos_t):
 
 def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.0),
                      iterations=(5, 5)):
-    """Estimate the gravity direction (pointing down) in the camera optical frame.
+    """
+    Estimate the gravity direction (pointing down) in the camera optical frame.
 
     normals: (3, H, W) float64 unit normals, NaN where undefined. Each iteration sets y to
     the eigenvector of sum_wall n n^T - sum_floor n n^T with the smallest eigenvalue,
@@ -56,7 +58,8 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
 
 
 def rotation_between(y_from, y_to, min_angle_deg=0.1):
-    """Rotation matrix taking unit vector y_from to y_to (Rodrigues), (3, 3) float64.
+    """
+    Rotation matrix taking unit vector y_from to y_to (Rodrigues), (3, 3) float64.
 
     Angles of at most ``min_angle_deg`` give the identity, as in the reference
     ``getRMatrix``.

@@ -1,4 +1,5 @@
-"""HHA encoding of metric depth (Gupta et al., ECCV 2014), pixel-exact to the MATLAB code.
+"""
+HHA encoding of metric depth (Gupta et al., ECCV 2014), pixel-exact to the MATLAB code.
 
 Channels: R = horizontal disparity 31000 / max(Z_cm, 100), G = height above the lowest
 point (cm; floor at -130 cm when the lowest point is above -90 cm), B = angle between the
@@ -23,7 +24,8 @@ INITIAL_GRAVITY = (0.0, 1.0, 0.0)
 
 @dataclass
 class HhaResult:
-    """HHA image and the gravity it was computed with.
+    """
+    HHA image and the gravity it was computed with.
 
     image: (H, W, 3) uint8 tensor on the input's device (R disparity, G height, B angle).
     gravity: (3,) float64 unit vector, direction of gravity (down) in the camera frame.
@@ -34,7 +36,8 @@ class HhaResult:
 
 
 def hha_channels(depth_cm, points, normals, gravity, height_axis):
-    """Quantise the three HHA channels; (H, W, 3) uint8.
+    """
+    Quantise the three HHA channels; (H, W, 3) uint8.
 
     depth_cm: (H, W); points: (3, H, W) cm; normals: (3, H, W) (NaN allowed); gravity and
     height_axis: (3,) float64 tensors (height = -height_axis . P, the reference's rotated y).
@@ -54,24 +57,27 @@ def hha_channels(depth_cm, points, normals, gravity, height_axis):
 
 
 class HhaEncoder:
-    """HHA encoder whose element-wise kernels run eagerly or fused by ``torch.compile``.
+    """
+    HHA encoder whose element-wise kernels run eagerly or fused by ``torch.compile``.
 
-    compile: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
+    compile_kernels: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
     normal solve, channels) with ``torch.compile`` once per image size (a one-off compile
     of tens of seconds; needs a C++ compiler, or Triton on CUDA). The gravity iterations
     stay eager: a compiled weighted reduction measured slower than ``outer @ weight``.
     Both modes produce the same images (tested).
     """
 
-    def __init__(self, compile=False):
-        wrap = (lambda fn: torch.compile(fn, dynamic=False)) if compile else (lambda fn: fn)
-        self.compiled = bool(compile)
+    def __init__(self, compile_kernels=False):
+        wrap = (lambda fn: torch.compile(fn, dynamic=False)) if compile_kernels else (
+            lambda fn: fn)
+        self.compiled = bool(compile_kernels)
         self._moment_planes = wrap(moment_planes)
         self._oriented_normals = wrap(oriented_normals)
         self._channels = wrap(hha_channels)
 
     def __call__(self, depth_m, intrinsics, missing=None, gravity=None):
-        """Encode depth as HHA.
+        """
+        Encode depth as HHA.
 
         depth_m: (H, W) float64 tensor, metres, 0 where there is no measurement.
         intrinsics: :class:`rgbd_perception.geometry.camera.Intrinsics`.

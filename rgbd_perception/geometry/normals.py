@@ -1,4 +1,5 @@
-"""Surface normals by least-squares plane fits in square windows (Gupta et al., 2014).
+"""
+Surface normals by least-squares plane fits in square windows (Gupta et al., 2014).
 
 For every pixel the plane n . [X/Z, Y/Z, 1] = 1/Z is fitted to the valid points of the
 (2r+1) x (2r+1) window around it, with the sums of the normal equations taken by box
@@ -10,7 +11,8 @@ import torch
 
 
 def moment_planes(depth_cm, valid, a, b):
-    """Stack the 9 per-pixel terms of A^T A (6) and A^T b (3); (9, H, W) float64.
+    """
+    Stack the 9 per-pixel terms of A^T A (6) and A^T b (3); (9, H, W) float64.
 
     depth_cm: (H, W) float64 (any value where invalid); valid: (H, W) bool; a: (1, W) and
     b: (H, 1) ray slopes. Invalid pixels contribute zero.
@@ -24,7 +26,8 @@ def moment_planes(depth_cm, valid, a, b):
 
 
 def oriented_normals(sums, points):
-    """Solve the 3x3 normal equations per pixel and orient the unit normals.
+    """
+    Solve the 3x3 normal equations per pixel and orient the unit normals.
 
     sums: (9, H, W) window sums of :func:`moment_planes`; points: (3, H, W) camera-frame
     points of all pixels (cm). Returns (3, H, W) unit normals, flipped to n_z >= 0 and then

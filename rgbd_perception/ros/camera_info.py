@@ -10,7 +10,8 @@ class CameraInfoError(ValueError):
 
 
 def intrinsics_from_camera_info(msg, image_shape):
-    """Return :class:`Intrinsics` from ``msg`` after checking it against the image.
+    """
+    Return :class:`Intrinsics` from ``msg`` after checking it against the image.
 
     image_shape: (H, W, ...) of the image the camera_info belongs to. Raises
     CameraInfoError when the size differs from the image's, K is not 9 finite numbers,

@@ -1,4 +1,5 @@
-"""The main job on the bundled sample: nodes in their own process, frames over real topics.
+"""
+The main job on the bundled sample: nodes in their own process, frames over real topics.
 
 Publishes the synthetic RGB-D sequence to a node started through the CLI (as a user would in
 venv mode), collects what it publishes, and writes the images plus a contact sheet.
@@ -17,7 +18,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_perception.io.files import write_depth_png, write_rgb
+from rgbd_perception.image_files import write_depth_png, write_rgb
 from rgbd_perception.resources import share_path
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
@@ -27,7 +28,7 @@ NAMESPACE = '/demo_camera'
 
 
 def camera_info_message(header, width, height, intrinsics):
-    """CameraInfo with a plumb-bob model and no distortion for the given intrinsics."""
+    """Build a CameraInfo (plumb-bob, no distortion) for the given intrinsics."""
     fx, fy, cx, cy = intrinsics
     msg = CameraInfo(header=header, width=width, height=height, distortion_model='plumb_bob')
     msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
@@ -38,7 +39,7 @@ def camera_info_message(header, width, height, intrinsics):
 
 
 def colourise_depth(depth_mm, max_mm=5000):
-    """(H, W) uint16 mm -> (H, W, 3) uint8 RGB turbo colour map, black where missing."""
+    """Colour (H, W) uint16 mm depth as (H, W, 3) uint8 RGB (turbo), black where missing."""
     scaled = np.clip(depth_mm.astype(np.float32) / max_mm * 255.0, 0, 255).astype(np.uint8)
     rgb = cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
     rgb[depth_mm == 0] = 0

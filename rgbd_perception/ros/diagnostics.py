@@ -8,7 +8,8 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 
 class StageDiagnostics:
-    """Accumulate timing and drop counts of one stage and render a DiagnosticStatus.
+    """
+    Accumulate timing and drop counts of one stage and render a DiagnosticStatus.
 
     Latencies and arrival times are kept over the last ``window`` frames.
     """

@@ -1,4 +1,5 @@
-"""ROS middleware settings for venv mode (no ROS install): large images, local discovery.
+"""
+ROS middleware settings for venv mode (no ROS install): large images, local discovery.
 
 Imported before rclpy initialises, so it must not import rclpy itself.
 """
@@ -15,7 +16,8 @@ def fastdds_profile_path():
 
 
 def configure_venv_middleware(environ=None):
-    """Set the middleware variables the project relies on, unless the user set them.
+    """
+    Set the middleware variables the project relies on, unless the user set them.
 
     - FASTDDS_DEFAULT_PROFILES_FILE: shared-memory profile so VGA images cross processes
       at 30 Hz (Fast DDS defaults drop most of them);

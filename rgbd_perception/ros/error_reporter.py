@@ -4,7 +4,8 @@ import time
 
 
 class RateLimitedErrorReporter:
-    """Log each (topic, kind) error at most once per ``period`` seconds.
+    """
+    Log each (topic, kind) error at most once per ``period`` seconds.
 
     log: callable taking one string (e.g. ``node.get_logger().error``). Suppressed repeats
     are counted and mentioned in the next message of the same kind.
@@ -19,7 +20,8 @@ class RateLimitedErrorReporter:
         self.total = 0
 
     def report(self, topic, problem, kind=None):
-        """Record one skipped frame; logs unless the same kind was logged recently.
+        """
+        Record one skipped frame; logs unless the same kind was logged recently.
 
         Returns True when a message was logged.
         """

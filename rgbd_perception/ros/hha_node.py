@@ -36,7 +36,7 @@ class HhaNode(StageNode):
         self.stage = HhaStage(device=self.params['device'],
                               gravity=gravity if any(gravity) else None,
                               min_valid_fraction=self.params['min_valid_fraction'],
-                              compile=self.params['compile'])
+                              compile_kernels=self.params['compile'])
         inputs = [(Image, 'depth/image_raw'), (CameraInfo, 'depth/camera_info')]
         if self.params['mask_from_raw_depth']:
             inputs.append((Image, 'depth/raw/image_raw'))

@@ -10,7 +10,8 @@ from rgbd_perception.ros.qos import qos_profile
 
 
 def measure_node_overhead(depth_mm, hha, frames=50):
-    """Time decode (16UC1 -> numpy), encode (rgb8 -> Image) and publish, per frame.
+    """
+    Time decode (16UC1 -> numpy), encode (rgb8 -> Image) and publish, per frame.
 
     depth_mm: (H, W) uint16; hha: (H, W, 3) uint8. Returns {label: [seconds, ...]}.
     """

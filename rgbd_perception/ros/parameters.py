@@ -16,7 +16,8 @@ class ParameterSpec:
 
 
 def declare_parameters(node, specs):
-    """Declare ``specs`` on ``node`` and return {name: value} after overrides.
+    """
+    Declare ``specs`` on ``node`` and return {name: value} after overrides.
 
     Values come from the command line (``-p``), ``--params-file`` (the files in
     ``config/``) or the defaults here. Read-only parameters are fixed at start-up.

@@ -1,4 +1,5 @@
-"""Base class of the perception nodes: parameters, QoS, sync, diagnostics, error handling.
+"""
+Base class of the perception nodes: parameters, QoS, sync, diagnostics, error handling.
 
 A concrete node declares its inputs and a ``process`` method that decodes the messages,
 calls its stage and returns the messages to publish; everything else lives here once.
@@ -35,7 +36,8 @@ class FrameInputError(Exception):
 
 
 class StageNode(Node):
-    """A node that synchronises its inputs and runs one stage per matched set.
+    """
+    A node that synchronises its inputs and runs one stage per matched set.
 
     node_name: default node name; parameters: extra ParameterSpecs of the node;
     stage_name: name used in /diagnostics.
@@ -67,7 +69,7 @@ class StageNode(Node):
             self._inputs.append(sub)
 
     def topic(self, index):
-        """Resolved name of input ``index``."""
+        """Return the resolved topic name of input ``index``."""
         return self._inputs[index].topic_name
 
     def _on_message(self, index, msg):

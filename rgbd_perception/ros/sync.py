@@ -1,4 +1,5 @@
-"""Approximate-time synchroniser for an image, its camera_info and optional extra images.
+"""
+Approximate-time synchroniser for an image, its camera_info and optional extra images.
 
 The project's own replacement for message_filters (no wheel exists). Pure Python and
 independent of rclpy: messages only need ``header.stamp`` with ``sec`` and ``nanosec``.
@@ -14,7 +15,8 @@ def stamp_seconds(msg):
 
 
 class ApproximateRgbdSync:
-    """Group one message per input whose stamps lie within ``slop`` seconds.
+    """
+    Group one message per input whose stamps lie within ``slop`` seconds.
 
     Inputs are numbered 0..num_inputs-1 (0 is the primary image). When a message
     arrives, the closest message of every other input is looked up; if the whole set

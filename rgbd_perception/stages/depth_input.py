@@ -8,7 +8,8 @@ class DepthError(ValueError):
 
 
 def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
-    """Return (H, W) float64 metres with 0 where there is no measurement.
+    """
+    Return (H, W) float64 metres with 0 where there is no measurement.
 
     depth: (H, W) uint16 in units of ``depth_scale`` metres (0 = missing), or float32/64
     in metres (0 or NaN = missing). Infinite or negative values, a non-2-D array, or a

@@ -9,17 +9,19 @@ from rgbd_perception.stages.depth_input import depth_to_metres, DepthError
 
 
 class HhaStage:
-    """Gupta's HHA encoding on the chosen device; the one implementation every caller uses.
+    """
+    Gupta's HHA encoding on the chosen device; the one implementation every caller uses.
 
     device: 'auto', 'cpu', 'cuda' or 'cuda:N'. gravity: optional fixed (3,) direction of
     gravity (down) in the camera optical frame; None estimates it per frame.
     min_valid_fraction: frames with less valid depth are rejected with DepthError.
-    compile: fuse the per-pixel kernels with torch.compile (see HhaEncoder).
+    compile_kernels: fuse the per-pixel kernels with torch.compile (see HhaEncoder).
     """
 
-    def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0, compile=False):
+    def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0,
+                 compile_kernels=False):
         self.device = resolve_device(device)
-        self.encoder = HhaEncoder(compile=compile)
+        self.encoder = HhaEncoder(compile_kernels=compile_kernels)
         if gravity is not None:
             gravity = np.asarray(gravity, dtype=np.float64).reshape(-1)
             if gravity.shape != (3,) or not np.isfinite(gravity).all() or not gravity.any():
@@ -30,7 +32,8 @@ class HhaStage:
 
     @torch.inference_mode()
     def __call__(self, depth, intrinsics, raw_depth=None, depth_scale=0.001):
-        """Encode one frame.
+        """
+        Encode one frame.
 
         depth: (H, W) uint16 (units of ``depth_scale`` m) or float (m), 0/NaN = missing.
         raw_depth: optional (H, W) depth of the same kind whose missing pixels define the

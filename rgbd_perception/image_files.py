@@ -11,7 +11,8 @@ class FileFormatError(ValueError):
 
 
 def read_depth(path):
-    """Read a depth file without changing its units.
+    """
+    Read a depth file without changing its units.
 
     PNG/PGM/TIFF: a single-channel 16-bit image, returned as (H, W) uint16 (apply the depth
     scale later). ``.npy``: a 2-D float array in metres, returned as (H, W) float32.

@@ -1,1 +1,0 @@
-"""Reading and writing the image and depth files of the offline command line."""

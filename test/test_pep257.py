@@ -1,0 +1,16 @@
+"""Lint: docstrings follow PEP 257 with ROS's ament conventions."""
+
+from pathlib import Path
+
+from ament_pep257.main import main
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.linter
+@pytest.mark.pep257
+def test_pep257():
+    """Every docstring of the package, tests and launch files follows ament_pep257."""
+    paths = [str(ROOT / p) for p in ('rgbd_perception', 'test', 'launch', 'setup.py')]
+    assert main(argv=paths) == 0, 'Found code style errors / warnings'
