@@ -89,13 +89,15 @@ def test_rotation_threshold_is_configurable():
                                atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason='source bug: opposite vectors give a NaN matrix '
-                                       '(cross product is zero), see report')
-def test_rotation_between_opposite_vectors_is_finite():
-    """Opposite vectors (a camera upside down) give a finite 180-degree rotation."""
-    rotation = rotation_between([0.0, 1.0, 0.0], [0.0, -1.0, 0.0])
+@pytest.mark.parametrize('y_from', [[0.0, 1.0, 0.0], [0.6, 0.0, 0.8]])
+def test_rotation_between_opposite_vectors_is_finite(y_from):
+    """Opposite vectors (a camera upside down) give a finite proper 180-degree rotation."""
+    y_from = np.asarray(y_from)
+    rotation = rotation_between(y_from, -y_from)
     assert np.isfinite(rotation).all()
-    np.testing.assert_allclose(rotation @ [0.0, 1.0, 0.0], [0.0, -1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-12)
+    assert np.linalg.det(rotation) == pytest.approx(1.0)
+    np.testing.assert_allclose(rotation @ y_from, -y_from, atol=1e-12)
 
 
 # --- estimate_gravity -------------------------------------------------------------------

@@ -249,3 +249,15 @@ def test_invalid_constructor_arguments(kwargs, words):
     """Fewer than two inputs, negative slop or an empty queue raise ValueError."""
     with pytest.raises(ValueError, match=words):
         ApproximateRgbdSync(callback=lambda *msgs: None, **kwargs)
+
+
+def test_wall_clock_stamps_keep_nanosecond_precision():
+    """At wall-clock times, stamps 100 ns apart stay distinct (integer nanoseconds)."""
+    sync, recorder = make_sync(slop=0.0)
+    sync.add(IMAGE, fake(1_700_000_000, 100, 'img'))
+    sync.add(INFO, fake(1_700_000_000, 200, 'info-later'))
+    assert recorder.sets == []
+    sync.add(INFO, fake(1_700_000_000, 100, 'info'))
+    assert recorder.sets == [('img', 'info')]
+    sync.add(IMAGE, fake(1_700_000_000, 150, 'newer-by-50ns'))
+    assert recorder.stale == []

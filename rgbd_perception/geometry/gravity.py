@@ -70,6 +70,12 @@ def rotation_between(y_from, y_to, min_angle_deg=0.1):
     if abs(angle_deg) <= min_angle_deg:
         return np.eye(3)
     axis = np.cross(y_from, y_to)
+    if np.linalg.norm(axis) < 1e-12:
+        # Opposite vectors: any axis perpendicular to y_from turns it by 180 degrees.
+        least_aligned = np.eye(3)[np.argmin(np.abs(y_from))]
+        axis = np.cross(y_from, least_aligned)
+        axis = axis / np.linalg.norm(axis)
+        return 2.0 * np.outer(axis, axis) - np.eye(3)
     axis = axis / np.linalg.norm(axis)
     skew = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]],
                      [-axis[1], axis[0], 0.0]])

@@ -3,15 +3,22 @@ Approximate-time synchroniser for an image, its camera_info and optional extra i
 
 The project's own replacement for message_filters (no wheel exists). Pure Python and
 independent of rclpy: messages only need ``header.stamp`` with ``sec`` and ``nanosec``.
+Stamps are compared as integer nanoseconds, so nearby stamps at wall-clock times stay
+distinct.
 """
 
 from collections import deque
 
 
-def stamp_seconds(msg):
-    """Header stamp of a message as float seconds."""
+def stamp_nanoseconds(msg):
+    """Return the header stamp of a message as integer nanoseconds."""
     stamp = msg.header.stamp
-    return stamp.sec + stamp.nanosec * 1e-9
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def stamp_seconds(msg):
+    """Return the header stamp of a message as float seconds (for messages and logs)."""
+    return stamp_nanoseconds(msg) * 1e-9
 
 
 class ApproximateRgbdSync:
@@ -35,13 +42,19 @@ class ApproximateRgbdSync:
         self._callback = callback
         self._on_stale = on_stale
         self.slop = float(slop)
-        self.last_delivered = None
+        self._slop_ns = round(self.slop * 1e9)
+        self._last_ns = None
         self.dropped = [0] * num_inputs
+
+    @property
+    def last_delivered(self):
+        """Newest stamp (float seconds) of the last delivered set, or None."""
+        return None if self._last_ns is None else self._last_ns * 1e-9
 
     def add(self, index, msg):
         """Offer a message of input ``index``; delivers a set when one is complete."""
-        stamp = stamp_seconds(msg)
-        if self.last_delivered is not None and stamp <= self.last_delivered:
+        stamp = stamp_nanoseconds(msg)
+        if self._last_ns is not None and stamp <= self._last_ns:
             if self._on_stale is not None:
                 self._on_stale(index, msg)
             return
@@ -50,20 +63,20 @@ class ApproximateRgbdSync:
             if other == index:
                 chosen.append(msg)
                 continue
-            best = min(queue, key=lambda m: abs(stamp_seconds(m) - stamp), default=None)
+            best = min(queue, key=lambda m: abs(stamp_nanoseconds(m) - stamp), default=None)
             if best is None:
                 break
             chosen.append(best)
-        stamps = [stamp_seconds(m) for m in chosen]
-        if len(chosen) == len(self._queues) and max(stamps) - min(stamps) <= self.slop:
-            newest = max(stamps)
+        stamps = [stamp_nanoseconds(m) for m in chosen]
+        if len(chosen) == len(self._queues) and max(stamps) - min(stamps) <= self._slop_ns:
+            newest, oldest = max(stamps), min(stamps)
             for queue_index, queue in enumerate(self._queues):
-                kept = [m for m in queue if stamp_seconds(m) > newest]
+                kept = [m for m in queue if stamp_nanoseconds(m) > newest]
                 self.dropped[queue_index] += sum(
-                    1 for m in queue if stamp_seconds(m) < min(stamps))
+                    1 for m in queue if stamp_nanoseconds(m) < oldest)
                 queue.clear()
                 queue.extend(kept)
-            self.last_delivered = newest
+            self._last_ns = newest
             self._callback(*chosen)
             return
         queue = self._queues[index]
