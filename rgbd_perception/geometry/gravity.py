@@ -14,15 +14,51 @@ def normal_outer_products(normals):
     return flat, outer
 
 
-def wall_minus_floor_moments(flat, outer, y, sin_t, cos_t):
-    """
-    Six entries of sum_wall n n^T - sum_floor n n^T for the direction y ((3,) tensor).
+def wall_minus_floor_weights(similarity, sin_t, cos_t):
+    """Return +1 for walls (|n . y| < sin_t), -1 for floors (|n . y| > cos_t), else 0."""
+    return (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(torch.float64)
 
-    'floor': |n . y| > cos_t; 'wall': |n . y| < sin_t. Returns a (6,) float64 tensor.
+
+def abs_similarity(flat, y):
+    """Return |n . y| of (3, P) normals and a (3,) tensor y, evaluated the same everywhere."""
+    return (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs()
+
+
+class WallFloorMoments:
     """
-    similarity = (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs()
-    weight = (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(torch.float64)
-    return outer @ weight
+    Six entries of sum_wall n n^T - sum_floor n n^T for one stage, for successive y.
+
+    A full pass over all P normals classifies them at a reference y and remembers the
+    normals within ``band`` of a threshold. While later y stay within ``band`` of the
+    reference, no other normal can change class (|n . y| moves by at most |y - y_ref|),
+    so only the remembered ones are re-classified and the sums updated: the same
+    classification as a full pass, at a fraction of the cost.
+    """
+
+    def __init__(self, flat, outer, sin_t, cos_t, band=0.05):
+        self.flat, self.outer = flat, outer
+        self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
+        self.reference_y = None
+
+    def __call__(self, y):
+        """Return the (6,) float64 numpy moments for the unit direction y ((3,) numpy)."""
+        y_tensor = torch.as_tensor(y, device=self.flat.device)
+        if (self.reference_y is not None
+                and np.linalg.norm(y - self.reference_y) < self.band - 1e-9):
+            weights = wall_minus_floor_weights(abs_similarity(self.near_flat, y_tensor),
+                                               self.sin_t, self.cos_t)
+            return (self.reference_moments
+                    + self.near_outer @ (weights - self.near_weights)).cpu().numpy()
+        similarity = abs_similarity(self.flat, y_tensor)
+        weights = wall_minus_floor_weights(similarity, self.sin_t, self.cos_t)
+        near = torch.nonzero(((similarity - self.sin_t).abs() <= self.band)
+                             | ((similarity - self.cos_t).abs() <= self.band)).squeeze(1)
+        self.near_flat = self.flat[:, near]
+        self.near_outer = self.outer[:, near]
+        self.near_weights = weights[near]
+        self.reference_moments = self.outer @ weights
+        self.reference_y = np.array(y, dtype=np.float64)
+        return self.reference_moments.cpu().numpy()
 
 
 def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.0),
@@ -39,12 +75,10 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
     flat, outer = normal_outer_products(normals)
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
-        cos_t = math.cos(math.radians(threshold))
-        sin_t = math.sin(math.radians(threshold))
+        moments = WallFloorMoments(flat, outer, math.sin(math.radians(threshold)),
+                                   math.cos(math.radians(threshold)))
         for _ in range(count):
-            m = wall_minus_floor_moments(flat, outer, torch.as_tensor(y, device=flat.device),
-                                         sin_t, cos_t)
-            m = m.cpu().numpy()
+            m = moments(y)
             matrix = np.array([[m[0], m[1], m[2]], [m[1], m[3], m[4]], [m[2], m[4], m[5]]])
             eigenvalues, eigenvectors = np.linalg.eigh(matrix)
             candidate = eigenvectors[:, np.argmin(eigenvalues)]
