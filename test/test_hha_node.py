@@ -13,7 +13,9 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-# rgbd_perception sits in this group, alphabetically: ament_flake8 has no application names.
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
 from rgbd_perception.cli import main as cli_main
 from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.image_files import read_rgb, write_depth_png
@@ -22,8 +24,6 @@ from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.sample_scene import sample_frame
 from rgbd_perception.stages.hha import HhaStage
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(60)]
 
@@ -468,6 +468,24 @@ def test_mask_from_raw_depth(make_harness):
     expected = stage()(clean, intrinsics, raw_depth=sample.depth_mm)
     np.testing.assert_array_equal(hha_of(msg), expected)
     assert (expected != stage()(clean, intrinsics)).any(), 'the mask made no difference'
+
+
+def test_bad_raw_depth_is_reported_on_its_own_topic(make_harness):
+    """An all-zero raw depth is skipped with an error naming depth/raw/image_raw."""
+    harness = make_harness([Parameter('mask_from_raw_depth', value=True)])
+    sample = frame(5)
+    zeros = np.zeros_like(sample.depth_mm)
+    harness.send(depth_message(sample.depth_clean_m, '32FC1', 1.0),
+                 info_message(sample.intrinsics, SMALL, 1.0),
+                 depth_message(zeros, '16UC1', 1.0))
+    harness.expect_skipped(0)
+    assert len(harness.logged) == 1
+    assert harness.node.topic(2) in harness.logged[0]
+    assert 'raw depth' in harness.logged[0] and 'no valid pixel' in harness.logged[0]
+    harness.send(depth_message(sample.depth_clean_m, '32FC1', 2.0),
+                 info_message(sample.intrinsics, SMALL, 2.0),
+                 depth_message(sample.depth_mm, '16UC1', 2.0))
+    harness.expect_published(1)
 
 
 def test_fixed_gravity_parameter(make_harness):

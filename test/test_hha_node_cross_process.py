@@ -13,14 +13,14 @@ import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-# rgbd_perception sits in this group, alphabetically: ament_flake8 has no application names.
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
 from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.sample_scene import sample_frame
 from rgbd_perception.stages.hha import HhaStage
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 

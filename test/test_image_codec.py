@@ -4,7 +4,9 @@ import sys
 
 import numpy as np
 import pytest
-# rgbd_perception sits in this group, alphabetically: ament_flake8 has no application names.
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
 from rgbd_perception.ros.image_codec import (
     bytes_per_pixel,
     ENCODINGS,
@@ -12,8 +14,6 @@ from rgbd_perception.ros.image_codec import (
     ImageFormatError,
     numpy_to_image,
 )
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
 
 HEIGHT = 5
 WIDTH = 7

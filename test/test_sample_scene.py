@@ -10,7 +10,7 @@ NUM_FRAMES = 3
 
 @pytest.fixture(scope='module')
 def sequence():
-    """Three VGA frames of the sample sequence (kept short so the tests stay fast)."""
+    """Return three VGA frames of the sample sequence (few, so the tests stay fast)."""
     return sample_sequence(NUM_FRAMES)
 
 

@@ -45,9 +45,9 @@ def oriented_normals(sums, points):
     nx = c0 * b0 + c1 * b1 + c2 * b2
     ny = c1 * b0 + c3 * b1 + c4 * b2
     nz = c2 * b0 + c4 * b1 + c5 * b2
-    scale = (nx * nx + ny * ny + nz * nz).rsqrt()
-    scale = torch.where(nz < 0, -scale, scale)
-    nx, ny, nz = nx * scale, ny * scale, nz * scale
-    facing = nx * points[0] + ny * points[1] + nz * points[2]
-    flip = torch.where(facing < 0, -1.0, 1.0)
-    return torch.stack((nx * flip, ny * flip, nz * flip))
+    # Unit length with the sign of n_z, then the sign of n . P: the reference's two flips
+    # (its sign(0) = +1 differs from copysign only for -0.0, which needs an empty window).
+    scale = (nx * nx + ny * ny + nz * nz).rsqrt_().copysign_(nz)
+    normals = torch.stack((nx, ny, nz)).mul_(scale)
+    facing = (normals * points).sum(0)
+    return normals.mul_(torch.ones_like(facing).copysign_(facing))

@@ -5,7 +5,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
-from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.ros.stage_node import FrameInputError, run_node, StageNode
+from rgbd_perception.stages.depth_input import RawDepthError
 from rgbd_perception.stages.hha import HhaStage
 
 DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
@@ -41,6 +42,7 @@ class HhaNode(StageNode):
         if self.params['mask_from_raw_depth']:
             inputs.append((Image, 'depth/raw/image_raw'))
         self.publisher = self.create_publisher(Image, 'hha/image', self.output_qos)
+        self.stage.warm_up()
         self.subscribe_synchronised(inputs)
         self.get_logger().info(
             f'HHA on {self.stage.device}: {self.topic(0)} -> {self.publisher.topic_name}')
@@ -51,8 +53,13 @@ class HhaNode(StageNode):
         intrinsics = self.decode(1, intrinsics_from_camera_info, info_msg, depth.shape)
         raw = None if raw_msg is None else self.decode(2, image_to_numpy, raw_msg,
                                                        DEPTH_ENCODINGS)
-        hha = self.decode(0, self.stage, depth, intrinsics, raw_depth=raw,
-                          depth_scale=DEPTH_SCALE_16BIT)
+        try:
+            hha = self.decode(0, self.stage, depth, intrinsics, raw_depth=raw,
+                              depth_scale=DEPTH_SCALE_16BIT)
+        except FrameInputError as exc:
+            if isinstance(exc.error, RawDepthError):
+                raise FrameInputError(self.topic(2), exc.error) from exc
+            raise
         self.publisher.publish(numpy_to_image(hha, 'rgb8', header=depth_msg.header))
 
 

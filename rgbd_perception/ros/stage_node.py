@@ -81,7 +81,8 @@ class StageNode(Node):
 
     def _on_stale(self, index, msg):
         stamp = msg.header.stamp
-        self.diagnostics.frame_dropped()
+        if index == 0:  # count frames, not each of their messages
+            self.diagnostics.frame_dropped()
         self.errors.report(
             self.topic(index),
             f'out-of-order stamp {stamp.sec}.{stamp.nanosec:09d} is not newer than the last '

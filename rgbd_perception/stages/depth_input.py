@@ -7,6 +7,10 @@ class DepthError(ValueError):
     """Raised for depth content that cannot be processed (message says why)."""
 
 
+class RawDepthError(DepthError):
+    """Raised when the raw depth that supplies the missing-depth mask is unusable."""
+
+
 def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
     """
     Return (H, W) float64 metres with 0 where there is no measurement.

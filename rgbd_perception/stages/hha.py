@@ -3,9 +3,10 @@
 import numpy as np
 import torch
 
+from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.geometry.hha import HhaEncoder
 from rgbd_perception.runtime.device import resolve_device
-from rgbd_perception.stages.depth_input import depth_to_metres, DepthError
+from rgbd_perception.stages.depth_input import depth_to_metres, DepthError, RawDepthError
 
 
 class HhaStage:
@@ -37,7 +38,8 @@ class HhaStage:
 
         depth: (H, W) uint16 (units of ``depth_scale`` m) or float (m), 0/NaN = missing.
         raw_depth: optional (H, W) depth of the same kind whose missing pixels define the
-        mask for the normal fits (use it when ``depth`` was filled).
+        mask for the normal fits (use it when ``depth`` was filled); its problems raise
+        RawDepthError, those of ``depth`` DepthError.
         Returns (H, W, 3) uint8 numpy HHA (R disparity, G height, B angle).
         """
         metres = depth_to_metres(depth, depth_scale, self.min_valid_fraction)
@@ -45,11 +47,20 @@ class HhaStage:
         if raw_depth is not None:
             raw_depth = np.asarray(raw_depth)
             if raw_depth.shape != metres.shape:
-                raise DepthError(f'raw depth shape {raw_depth.shape} != depth shape '
-                                 f'{metres.shape}')
-            raw_metres = depth_to_metres(raw_depth, depth_scale)
+                raise RawDepthError(f'raw depth shape {raw_depth.shape} != depth shape '
+                                    f'{metres.shape}')
+            try:
+                raw_metres = depth_to_metres(raw_depth, depth_scale)
+            except DepthError as exc:
+                raise RawDepthError(f'raw depth: {exc}') from exc
             missing = torch.from_numpy(raw_metres == 0).to(self.device)
         result = self.encoder(torch.from_numpy(metres).to(self.device), intrinsics,
                               missing=missing, gravity=self.gravity)
         self.last_gravity = result.gravity
         return result.image.cpu().numpy()
+
+    def warm_up(self, height=480, width=640):
+        """Run one synthetic frame so that the first real frame is not slowed by set-up."""
+        rows = np.arange(height, dtype=np.float64)[:, None]
+        plane = np.broadcast_to(1.0 + rows / height, (height, width)).copy()
+        self(plane, Intrinsics(width, width, width / 2.0, height / 2.0))
