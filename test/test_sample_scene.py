@@ -10,7 +10,7 @@ NUM_FRAMES = 3
 
 @pytest.fixture(scope='module')
 def sequence():
-    """Return three VGA frames of the sample sequence (few, so the tests stay fast)."""
+    """Return the first three VGA frames of the sample; few, so the tests stay fast."""
     return sample_sequence(NUM_FRAMES)
 
 
