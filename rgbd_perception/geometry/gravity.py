@@ -6,12 +6,20 @@ import numpy as np
 import torch
 
 
-def normal_outer_products(normals):
-    """Return ((3, P) normals with NaN -> 0, (6, P) products xx, xy, xz, yy, yz, zz)."""
-    flat = torch.nan_to_num(normals.reshape(3, -1), nan=0.0)  # zero normals weigh nothing
-    outer = torch.stack((flat[0] * flat[0], flat[0] * flat[1], flat[0] * flat[2],
-                         flat[1] * flat[1], flat[1] * flat[2], flat[2] * flat[2]))
-    return flat, outer
+def outer_products(flat):
+    """Return the (6, P) products xx, xy, xz, yy, yz, zz of (3, P) vectors."""
+    return torch.stack((flat[0] * flat[0], flat[0] * flat[1], flat[0] * flat[2],
+                        flat[1] * flat[1], flat[1] * flat[2], flat[2] * flat[2]))
+
+
+def normal_products(normals):
+    """
+    Return (3, P) normals with NaN set to 0 and their (6, P) outer products.
+
+    Zeroed normals weigh nothing in the sums.
+    """
+    flat = torch.nan_to_num(normals.reshape(3, -1), nan=0.0)
+    return flat, outer_products(flat)
 
 
 def wall_minus_floor_weights(similarity, sin_t, cos_t):
@@ -20,45 +28,52 @@ def wall_minus_floor_weights(similarity, sin_t, cos_t):
 
 
 def abs_similarity(flat, y):
-    """Return |n . y| of (3, P) normals and a (3,) tensor y, evaluated the same everywhere."""
-    return (flat[0] * y[0] + flat[1] * y[1] + flat[2] * y[2]).abs()
+    """Return |n . y|, (P,), of (3, P) normals and a (3,) tensor y."""
+    return (y @ flat).abs_()
+
+
+def symmetric_matrix(entries):
+    """Return the (3, 3) numpy matrix of the 6 entries xx, xy, xz, yy, yz, zz."""
+    xx, xy, xz, yy, yz, zz = entries.cpu().numpy()
+    return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
 
 
 class WallFloorMoments:
     """
-    Six entries of sum_wall n n^T - sum_floor n n^T for one stage, for successive y.
+    The matrix sum_wall n n^T - sum_floor n n^T of one stage, for successive y.
 
     A full pass over all P normals classifies them at a reference y and remembers the
     normals within ``band`` of a threshold. While later y stay within ``band`` of the
     reference, no other normal can change class (|n . y| moves by at most |y - y_ref|),
-    so only the remembered ones are re-classified and the sums updated: the same
+    so only the remembered ones are re-classified and the sum updated: the same
     classification as a full pass, at a fraction of the cost.
+    flat, products: from :func:`normal_products`.
     """
 
-    def __init__(self, flat, outer, sin_t, cos_t, band=0.05):
-        self.flat, self.outer = flat, outer
+    def __init__(self, flat, products, sin_t, cos_t, band=0.05):
+        self.flat, self.products = flat, products
         self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
         self.reference_y = None
 
     def __call__(self, y):
-        """Return the (6,) float64 numpy moments for the unit direction y ((3,) numpy)."""
+        """Return the (3, 3) float64 numpy matrix for the unit direction y ((3,) numpy)."""
         y_tensor = torch.as_tensor(y, device=self.flat.device)
         if (self.reference_y is not None
                 and np.linalg.norm(y - self.reference_y) < self.band - 1e-9):
             weights = wall_minus_floor_weights(abs_similarity(self.near_flat, y_tensor),
                                                self.sin_t, self.cos_t)
-            return (self.reference_moments
-                    + self.near_outer @ (weights - self.near_weights)).cpu().numpy()
+            update = self.near_products @ (weights - self.near_weights)
+            return symmetric_matrix(self.reference_entries + update)
         similarity = abs_similarity(self.flat, y_tensor)
         weights = wall_minus_floor_weights(similarity, self.sin_t, self.cos_t)
-        near = torch.nonzero(((similarity - self.sin_t).abs() <= self.band)
-                             | ((similarity - self.cos_t).abs() <= self.band)).squeeze(1)
-        self.near_flat = self.flat[:, near]
-        self.near_outer = self.outer[:, near]
-        self.near_weights = weights[near]
-        self.reference_moments = self.outer @ weights
+        near = torch.nonzero(((similarity - self.sin_t).abs_() <= self.band)
+                             | ((similarity - self.cos_t).abs_() <= self.band)).squeeze(1)
+        self.near_flat = torch.index_select(self.flat, 1, near)
+        self.near_products = outer_products(self.near_flat)
+        self.near_weights = torch.index_select(weights, 0, near)
+        self.reference_entries = self.products @ weights
         self.reference_y = np.array(y, dtype=np.float64)
-        return self.reference_moments.cpu().numpy()
+        return symmetric_matrix(self.reference_entries)
 
 
 def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.0),
@@ -72,15 +87,13 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
     point, so the rest of its stage is skipped (it would repeat it exactly).
     Returns a (3,) float64 numpy unit vector.
     """
-    flat, outer = normal_outer_products(normals)
+    flat, products = normal_products(normals)
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
-        moments = WallFloorMoments(flat, outer, math.sin(math.radians(threshold)),
-                                   math.cos(math.radians(threshold)))
+        matrix_of = WallFloorMoments(flat, products, math.sin(math.radians(threshold)),
+                                     math.cos(math.radians(threshold)))
         for _ in range(count):
-            m = moments(y)
-            matrix = np.array([[m[0], m[1], m[2]], [m[1], m[3], m[4]], [m[2], m[4], m[5]]])
-            eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+            eigenvalues, eigenvectors = np.linalg.eigh(matrix_of(y))
             candidate = eigenvectors[:, np.argmin(eigenvalues)]
             if y @ candidate < 0:
                 candidate = -candidate

@@ -63,7 +63,7 @@ class HhaEncoder:
     compile_kernels: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
     normal solve, channels) with ``torch.compile`` once per image size (a one-off compile
     of tens of seconds; needs a C++ compiler, or Triton on CUDA). The gravity iterations
-    stay eager: a compiled weighted reduction measured slower than ``outer @ weight``.
+    stay eager: their matrix products are BLAS calls already.
     Both modes produce the same images (tested).
     """
 
