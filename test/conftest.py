@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import rclpy
 
 from rgbd_perception.ros.environment import configure_venv_middleware
 
@@ -12,6 +13,15 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
 configure_venv_middleware()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+
+
+@pytest.fixture(scope='module')
+def context():
+    """Return an rclpy context of its own for this module, shut down afterwards."""
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    ctx.try_shutdown()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 import pytest
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -189,15 +188,6 @@ class Harness:
             'the bad frame was not reported')
         self.spin_for(QUIET_S)
         assert len(self.received) == published_before, 'a bad frame was published'
-
-
-@pytest.fixture(scope='module')
-def context():
-    """Return an rclpy context of its own for this module, shut down afterwards."""
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    ctx.try_shutdown()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 from builtin_interfaces.msg import Time
 import numpy as np
 import pytest
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -165,15 +164,6 @@ class Feeder:
             self.spin_until(lambda: bool(self.received), 1.0, node_process)
         self.spin_until(lambda: False, 2.0, node_process)
         return self.received[0]
-
-
-@pytest.fixture(scope='module')
-def context():
-    """Return an rclpy context of its own for this module, shut down afterwards."""
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    ctx.try_shutdown()
 
 
 @pytest.fixture
