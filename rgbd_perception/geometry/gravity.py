@@ -27,9 +27,16 @@ def wall_minus_floor_weights(similarity, sin_t, cos_t):
     return (similarity < sin_t).to(torch.float64) - (similarity > cos_t).to(torch.float64)
 
 
-def abs_similarity(flat, y):
-    """Return |n . y|, (P,), of (3, P) normals and a (3,) tensor y."""
-    return (y @ flat).abs_()
+def classify_normals(flat, y, sin_t, cos_t, band):
+    """
+    Classify (3, P) normals against the direction y ((3,) tensor).
+
+    Returns (P,) float64 weights of :func:`wall_minus_floor_weights` and a (P,) bool mask
+    of the normals whose |n . y| lies within ``band`` of either threshold.
+    """
+    similarity = (y @ flat).abs()
+    near = ((similarity - sin_t).abs() <= band) | ((similarity - cos_t).abs() <= band)
+    return wall_minus_floor_weights(similarity, sin_t, cos_t), near
 
 
 def symmetric_matrix(entries):
@@ -47,12 +54,14 @@ class WallFloorMoments:
     reference, no other normal can change class (|n . y| moves by at most |y - y_ref|),
     so only the remembered ones are re-classified and the sum updated: the same
     classification as a full pass, at a fraction of the cost.
-    flat, products: from :func:`normal_products`.
+    flat, products: from :func:`normal_products`; classify: :func:`classify_normals` or a
+    compiled version of it (used for the full passes).
     """
 
-    def __init__(self, flat, products, sin_t, cos_t, band=0.05):
+    def __init__(self, flat, products, sin_t, cos_t, band=0.05, classify=classify_normals):
         self.flat, self.products = flat, products
         self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
+        self.classify = classify
         self.reference_y = None
 
     def __call__(self, y):
@@ -60,14 +69,12 @@ class WallFloorMoments:
         y_tensor = torch.as_tensor(y, device=self.flat.device)
         if (self.reference_y is not None
                 and np.linalg.norm(y - self.reference_y) < self.band - 1e-9):
-            weights = wall_minus_floor_weights(abs_similarity(self.near_flat, y_tensor),
-                                               self.sin_t, self.cos_t)
+            weights, _ = classify_normals(self.near_flat, y_tensor, self.sin_t, self.cos_t,
+                                          self.band)
             update = self.near_products @ (weights - self.near_weights)
             return symmetric_matrix(self.reference_entries + update)
-        similarity = abs_similarity(self.flat, y_tensor)
-        weights = wall_minus_floor_weights(similarity, self.sin_t, self.cos_t)
-        near = torch.nonzero(((similarity - self.sin_t).abs_() <= self.band)
-                             | ((similarity - self.cos_t).abs_() <= self.band)).squeeze(1)
+        weights, near = self.classify(self.flat, y_tensor, self.sin_t, self.cos_t, self.band)
+        near = torch.nonzero(near).squeeze(1)
         self.near_flat = torch.index_select(self.flat, 1, near)
         self.near_products = outer_products(self.near_flat)
         self.near_weights = torch.index_select(weights, 0, near)
@@ -81,17 +88,28 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
     """
     Estimate the gravity direction (pointing down) in the camera optical frame.
 
-    normals: (3, H, W) float64 unit normals, NaN where undefined. Each iteration sets y to
-    the eigenvector of sum_wall n n^T - sum_floor n n^T with the smallest eigenvalue,
-    keeping the sign of the previous y. An iteration that leaves y unchanged is a fixed
-    point, so the rest of its stage is skipped (it would repeat it exactly).
-    Returns a (3,) float64 numpy unit vector.
+    normals: (3, H, W) float64 unit normals, NaN where undefined. Returns a (3,) float64
+    numpy unit vector; see :func:`gravity_from_normal_products`.
     """
-    flat, products = normal_products(normals)
+    return gravity_from_normal_products(*normal_products(normals), initial=initial,
+                                        thresholds_deg=thresholds_deg, iterations=iterations)
+
+
+def gravity_from_normal_products(flat, products, initial=(0.0, 1.0, 0.0),
+                                 thresholds_deg=(45.0, 15.0), iterations=(5, 5),
+                                 classify=classify_normals):
+    """
+    Estimate gravity from the outputs of :func:`normal_products` (reference ``getYDir``).
+
+    Each iteration sets y to the eigenvector of sum_wall n n^T - sum_floor n n^T with the
+    smallest eigenvalue, keeping the sign of the previous y. An iteration that leaves y
+    unchanged is a fixed point, so the rest of its stage is skipped (it would repeat it
+    exactly). Returns a (3,) float64 numpy unit vector.
+    """
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
         matrix_of = WallFloorMoments(flat, products, math.sin(math.radians(threshold)),
-                                     math.cos(math.radians(threshold)))
+                                     math.cos(math.radians(threshold)), classify=classify)
         for _ in range(count):
             eigenvalues, eigenvectors = np.linalg.eigh(matrix_of(y))
             candidate = eigenvectors[:, np.argmin(eigenvalues)]

@@ -14,7 +14,9 @@ import torch
 
 from rgbd_perception.geometry.box_filter import box_sum
 from rgbd_perception.geometry.camera import ray_slopes
-from rgbd_perception.geometry.gravity import estimate_gravity, rotation_between
+from rgbd_perception.geometry.gravity import (classify_normals,
+                                              gravity_from_normal_products, normal_products,
+                                              rotation_between)
 from rgbd_perception.geometry.normals import moment_planes, oriented_normals
 
 ANGLE_NORMAL_RADIUS = 3      # 7x7 window for the normals of the angle channel
@@ -56,14 +58,18 @@ def hha_channels(depth_cm, points, normals, gravity, height_axis):
     return torch.floor(channels + 0.5).clamp(0.0, 255.0).to(torch.uint8)
 
 
+def gravity_normal_products(sums, points):
+    """Return :func:`normal_products` of the normals fitted from ``sums``: (3, P), (6, P)."""
+    return normal_products(oriented_normals(sums, points))
+
+
 class HhaEncoder:
     """
     HHA encoder whose element-wise kernels run eagerly or fused by ``torch.compile``.
 
     compile_kernels: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
-    normal solve, channels) with ``torch.compile`` once per image size (a one-off compile
-    of tens of seconds; needs a C++ compiler, or Triton on CUDA). The gravity iterations
-    stay eager: their matrix products are BLAS calls already.
+    normal solve, gravity classification, channels) with ``torch.compile`` once per image
+    size (a one-off compile of tens of seconds; needs a C++ compiler, or Triton on CUDA).
     Both modes produce the same images (tested).
     """
 
@@ -73,6 +79,8 @@ class HhaEncoder:
         self.compiled = bool(compile_kernels)
         self._moment_planes = wrap(moment_planes)
         self._oriented_normals = wrap(oriented_normals)
+        self._gravity_normal_products = wrap(gravity_normal_products)
+        self._classify_normals = wrap(classify_normals)
         self._channels = wrap(hha_channels)
 
     def __call__(self, depth_m, intrinsics, missing=None, gravity=None):
@@ -96,9 +104,10 @@ class HhaEncoder:
         planes = self._moment_planes(depth_cm, ~missing, a, b)
         normals = self._oriented_normals(box_sum(planes, ANGLE_NORMAL_RADIUS), points)
         if gravity is None:
-            gravity_normals = self._oriented_normals(box_sum(planes, GRAVITY_NORMAL_RADIUS),
-                                                     points)
-            gravity = estimate_gravity(gravity_normals, initial=INITIAL_GRAVITY)
+            flat, products = self._gravity_normal_products(
+                box_sum(planes, GRAVITY_NORMAL_RADIUS), points)
+            gravity = gravity_from_normal_products(flat, products, initial=INITIAL_GRAVITY,
+                                                   classify=self._classify_normals)
         else:
             gravity = np.asarray(gravity, dtype=np.float64)
             gravity = gravity / np.linalg.norm(gravity)
