@@ -20,6 +20,7 @@ ensure_venv() {
   "$VENV/bin/python" -m pip install --quiet \
     -r "$ROOT/requirements/runtime.txt" \
     -r "$ROOT/requirements/ros-kilted.txt" \
+    -r "$ROOT/requirements/training.txt" \
     -r "$ROOT/requirements/dev.txt"
   "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
   echo "$want" > "$stamp"

@@ -6,7 +6,7 @@ from ament_flake8.main import main_with_errors
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKED = ['rgbd_perception', 'test', 'launch', 'setup.py']
+CHECKED = ['rgbd_perception', 'training', 'test', 'launch', 'setup.py']
 
 
 @pytest.mark.flake8
