@@ -17,7 +17,7 @@ from rgbd_perception.geometry.camera import ray_slopes
 from rgbd_perception.geometry.gravity import (classify_normals,
                                               gravity_from_normal_products, normal_products,
                                               rotation_between)
-from rgbd_perception.geometry.normals import moment_planes, oriented_normals
+from rgbd_perception.geometry.normals import moment_planes, oriented_normals, unit_normals
 
 ANGLE_NORMAL_RADIUS = 3      # 7x7 window for the normals of the angle channel
 GRAVITY_NORMAL_RADIUS = 10   # 21x21 window for the normals that estimate gravity
@@ -58,9 +58,13 @@ def hha_channels(depth_cm, points, normals, gravity, height_axis):
     return torch.floor(channels + 0.5).clamp(0.0, 255.0).to(torch.uint8)
 
 
-def gravity_normal_products(sums, points):
-    """Return :func:`normal_products` of the normals fitted from ``sums``: (3, P), (6, P)."""
-    return normal_products(oriented_normals(sums, points))
+def gravity_normal_products(sums):
+    """
+    Return :func:`normal_products` of the normals fitted from ``sums``: (3, P), (6, P).
+
+    The gravity estimate only uses n n^T and |n . y|, so the normals need no orientation.
+    """
+    return normal_products(unit_normals(sums))
 
 
 class HhaEncoder:
@@ -105,7 +109,7 @@ class HhaEncoder:
         normals = self._oriented_normals(box_sum(planes, ANGLE_NORMAL_RADIUS), points)
         if gravity is None:
             flat, products = self._gravity_normal_products(
-                box_sum(planes, GRAVITY_NORMAL_RADIUS), points)
+                box_sum(planes, GRAVITY_NORMAL_RADIUS))
             gravity = gravity_from_normal_products(flat, products, initial=INITIAL_GRAVITY,
                                                    classify=self._classify_normals)
         else:

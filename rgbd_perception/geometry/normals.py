@@ -25,13 +25,12 @@ def moment_planes(depth_cm, valid, a, b):
                         a * inv_z, b * inv_z, inv_z))
 
 
-def oriented_normals(sums, points):
+def unit_normals(sums):
     """
-    Solve the 3x3 normal equations per pixel and orient the unit normals.
+    Solve the 3x3 normal equations per pixel; (3, H, W) unit normals of either sign.
 
-    sums: (9, H, W) window sums of :func:`moment_planes`; points: (3, H, W) camera-frame
-    points of all pixels (cm). Returns (3, H, W) unit normals, flipped to n_z >= 0 and then
-    to n . P >= 0 (the reference's order), NaN where the window holds no valid point.
+    sums: (9, H, W) window sums of :func:`moment_planes`. NaN where the window holds no
+    valid point. The sign is arbitrary: see :func:`oriented_normals`.
     """
     a0, a1, a2, a3, a4, a5, b0, b1, b2 = sums.unbind(0)
     # Adjugate of the symmetric matrix [[a0 a1 a2] [a1 a3 a4] [a2 a4 a5]]: the solution up
@@ -45,9 +44,19 @@ def oriented_normals(sums, points):
     nx = c0 * b0 + c1 * b1 + c2 * b2
     ny = c1 * b0 + c3 * b1 + c4 * b2
     nz = c2 * b0 + c4 * b1 + c5 * b2
-    # Unit length with the sign of n_z, then the sign of n . P: the reference's two flips
-    # (its sign(0) = +1 differs from copysign only for -0.0, which needs an empty window).
-    scale = (nx * nx + ny * ny + nz * nz).rsqrt_().copysign_(nz)
-    normals = torch.stack((nx, ny, nz)).mul_(scale)
+    return torch.stack((nx, ny, nz)).mul_((nx * nx + ny * ny + nz * nz).rsqrt_())
+
+
+def oriented_normals(sums, points):
+    """
+    Solve the normal equations per pixel and orient the unit normals as the reference.
+
+    sums: (9, H, W) window sums of :func:`moment_planes`; points: (3, H, W) camera-frame
+    points of all pixels (cm). Returns (3, H, W) unit normals, flipped to n_z >= 0 and then
+    to n . P >= 0 (the reference's order), NaN where the window holds no valid point.
+    """
+    normals = unit_normals(sums)
+    # The reference's sign(0) = +1 differs from copysign only for -0.0 (an empty window).
+    normals.mul_(torch.ones_like(normals[2]).copysign_(normals[2]))
     facing = (normals * points).sum(0)
     return normals.mul_(torch.ones_like(facing).copysign_(facing))
