@@ -12,6 +12,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.pep257
 def test_pep257():
     """Every docstring of the package, tests and launch files follows ament_pep257."""
-    paths = [str(ROOT / p) for p in ('rgbd_perception', 'training', 'test', 'launch',
-                                      'setup.py')]
+    checked = ('rgbd_perception', 'training', 'test', 'launch', 'setup.py')
+    paths = [str(ROOT / p) for p in checked]
     assert main(argv=paths) == 0, 'Found code style errors / warnings'
