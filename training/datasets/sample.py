@@ -1,0 +1,72 @@
+"""
+The one sample schema of every real-dataset reader, and the file helpers they share.
+
+Intrinsics convention: ``K`` is the matrix the dataset publishes, used unchanged.  NYU Depth v2,
+SUN RGB-D and Washington RGB-D Object publish values for their MATLAB toolboxes (1-based pixel
+coordinates, as :func:`rgbd_perception.geometry.camera.ray_slopes`); TUM, KITTI, VOID and BOP
+publish OpenCV-style values (0-based pixel centres).  Each reader's docstring says which.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rgbd_perception.image_files import FileFormatError, read_depth, read_rgb
+
+
+class DatasetLayoutError(ValueError):
+    """Raised when a dataset folder lacks a file or folder of its official layout."""
+
+
+@dataclass(eq=False)
+class RgbdSample:
+    """
+    One registered RGB-D frame of H x W pixels; fields a dataset lacks stay None.
+
+    eq=False because the fields are numpy arrays.
+    """
+
+    rgb: np.ndarray                         # (H, W, 3) uint8 RGB
+    depth: np.ndarray                       # (H, W) float32 metres, 0 = missing
+    K: np.ndarray                           # (3, 3) float64 intrinsics of the registered frame
+    depth_gt: np.ndarray | None = None      # (H, W) float32 metres, 0 = missing (completion)
+    masks: np.ndarray | None = None         # (N, H, W) bool instance masks
+    object_ids: np.ndarray | None = None    # (N,) int64 object / class ids of the masks
+    poses: np.ndarray | None = None         # (N, 4, 4) float64 model->camera, metres
+    labels: np.ndarray | None = None        # (H, W) int64 class labels (semantic)
+    label: int | None = None                # image-level class (Washington)
+    gravity: np.ndarray | None = None       # (3,) float64 unit vector, gravity (down), camera
+    name: str = ''                          # dataset-specific id for messages
+
+
+def require(path, what='file'):
+    """Return ``path`` as a Path, or raise DatasetLayoutError naming it when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetLayoutError(f'{path}: missing {what}')
+    return path
+
+
+def read_colour(path):
+    """Read a colour or grey image as (H, W, 3) uint8 RGB; a missing file is a layout error."""
+    return read_rgb(require(path, 'image'))
+
+
+def read_depth_png(path, metres_per_unit):
+    """Read a 16-bit depth PNG as (H, W) float32 metres: value * metres_per_unit, 0 = missing."""
+    return (read_depth(require(path, 'depth image')) * metres_per_unit).astype(np.float32)
+
+
+def read_mask(path):
+    """Read an 8-bit mask image as (H, W) bool (value > 0); a missing file is a layout error."""
+    mask = cv2.imread(str(require(path, 'mask image')), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileFormatError(f'{path}: not a readable mask image')
+    return mask > 0
+
+
+def intrinsics_matrix(fx, fy, cx, cy):
+    """Return the (3, 3) float64 pinhole matrix of focal lengths and principal point (pixels)."""
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
