@@ -11,7 +11,8 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={'rgbd_perception.ros': ['fastdds_profile.xml']},
+    package_data={'rgbd_perception.ros': ['fastdds_profile.xml'],
+                  'training': ['configs/*.yaml']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),

@@ -1,0 +1,111 @@
+"""
+Command line of the training package: ``python -m training <command> ...``.
+
+Commands: ``synth`` (synthetic data, training/synth/cli.py), one per registered task
+(``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
+(metrics JSON and plots) and ``export`` (safetensors weights plus manifest).  Exit codes: 0 on
+success, 2 for a usage or configuration error, 130 when interrupted.
+"""
+
+import argparse
+import importlib
+import json
+from pathlib import Path
+import sys
+
+from rgbd_perception.runtime.device import DeviceError
+from training.framework import checkpoint
+from training.framework.config import ConfigError, default_config, resolve_config
+from training.framework.evaluation import evaluate
+from training.framework.export import export_checkpoint, ExportError
+from training.framework.tasks import TASKS
+from training.framework.trainer import train
+
+USER_ERRORS = (ConfigError, DeviceError, ExportError, FileNotFoundError)
+
+
+def build_parser():
+    """Return the argument parser of every command except synth's own options."""
+    parser = argparse.ArgumentParser(prog='python -m training', description=__doc__.split(
+        '\n\n')[0].strip())
+    commands = parser.add_subparsers(dest='command', required=True, metavar='command')
+    commands.add_parser('synth', help='generate synthetic data (options: synth --help)',
+                        add_help=False)
+    for name, task in TASKS.items():
+        sub = commands.add_parser(name, help=f'train {name} ({task.model_class.__name__})')
+        sub.add_argument('--config', type=Path, help='YAML config (defaults: '
+                         f'training/configs/{task.config_name})')
+        sub.add_argument('--run-dir', type=Path, help='run directory (sets run.dir)')
+        sub.add_argument('--resume', action='store_true',
+                         help="continue from the run directory's latest checkpoint")
+        sub.add_argument('overrides', nargs='*', metavar='key=value',
+                         help='config overrides, e.g. optim.lr=0.01 train.steps=20')
+    evaluation = commands.add_parser('eval', help='metrics JSON and PNG plots of a model')
+    source = evaluation.add_mutually_exclusive_group(required=True)
+    source.add_argument('--checkpoint', type=Path, help='checkpoint file or run directory')
+    source.add_argument('--weights', type=Path, help='exported .safetensors weights')
+    evaluation.add_argument('--config', type=Path, help='YAML updating the stored config')
+    evaluation.add_argument('--out', type=Path, required=True, help='output directory')
+    evaluation.add_argument('overrides', nargs='*', metavar='key=value')
+    export = commands.add_parser('export', help='safetensors weights + JSON manifest')
+    export.add_argument('--checkpoint', type=Path, required=True,
+                        help='checkpoint file or run directory')
+    export.add_argument('--out', type=Path, required=True, help='weights .safetensors path')
+    export.add_argument('--metrics', type=Path, help='metrics.json of `eval` on the checkpoint')
+    return parser
+
+
+def run_synth(argv):
+    """Run ``synth`` through training.synth.cli's add_arguments(parser) and run(args)."""
+    try:
+        synth = importlib.import_module('training.synth.cli')
+    except ImportError as exc:
+        print(f'training: error: the synth command is unavailable: cannot import '
+              f'training.synth.cli ({exc})', file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog='python -m training synth')
+    synth.add_arguments(parser)
+    return int(synth.run(parser.parse_args(argv)) or 0)
+
+
+def run_task(args):
+    """Train the task named by ``args.command``; return the exit code."""
+    task = TASKS[args.command]
+    overrides = list(args.overrides)
+    if args.run_dir is not None:
+        overrides.append(f'run.dir={args.run_dir}')
+    if args.resume:
+        overrides.append('run.resume=required')
+    config = resolve_config(default_config(task.config_name), args.config, overrides)
+    run = config['run']
+    run['dir'] = run['dir'] or str(Path('runs') / task.name / run['name'])
+    try:
+        train(task, config, run['dir'])
+    except KeyboardInterrupt:
+        latest = checkpoint.latest_checkpoint(run['dir'])
+        print(f'\ninterrupted; latest checkpoint: {latest}; continue with --resume',
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv=None):
+    """Parse ``argv`` (default sys.argv[1:]), run the command and return its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['synth']:
+        return run_synth(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == 'eval':
+            report = evaluate(args.out, args.checkpoint, args.weights, args.config,
+                              args.overrides)
+            print(json.dumps(report['metrics'], indent=2))
+        elif args.command == 'export':
+            manifest = export_checkpoint(args.checkpoint, args.out, args.metrics)
+            print(f"exported {args.out} (sha256 {manifest['weights_sha256']})")
+        else:
+            return run_task(args)
+    except USER_ERRORS as exc:
+        print(f'training: error: {exc}', file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,56 @@
+"""
+What the trainer needs from a model's task: its model, data, loss and evaluation.
+
+A task is constructed from the resolved config.  Its ``model`` config section holds the model
+constructor's keyword arguments (they are also what an export manifest records).  Datasets
+return dicts of tensors; the trainer moves them to the device.  For bit-identical resumes,
+any per-sample randomness must be derived from the sample index and ``epoch`` (not from a
+running random state), because an interrupted epoch restarts at its next batch.
+"""
+
+import abc
+
+
+class Task(abc.ABC):
+    """
+    A trainable model with its data; subclasses set the class attributes below.
+
+    name: registry key and CLI subcommand; config_name: its defaults file in
+    training/configs/; model_class: the torch.nn.Module it trains.
+    """
+
+    name = None
+    config_name = None
+    model_class = None
+
+    def __init__(self, config):
+        self.config = config
+
+    def build_model(self):
+        """Return a new model: model_class(**config['model'])."""
+        return self.model_class(**self.config['model'])
+
+    @abc.abstractmethod
+    def train_dataset(self):
+        """Return the training torch.utils.data.Dataset (items: dicts of tensors)."""
+
+    @abc.abstractmethod
+    def eval_dataset(self):
+        """Return the evaluation torch.utils.data.Dataset (items: dicts of tensors)."""
+
+    @abc.abstractmethod
+    def data_description(self):
+        """Return a JSON-serialisable dict describing the training data (for the manifest)."""
+
+    @abc.abstractmethod
+    def loss(self, model, batch):
+        """Return the scalar training loss of ``model`` on ``batch`` (dict of device tensors)."""
+
+    @abc.abstractmethod
+    def evaluate(self, model, device, out_dir):
+        """
+        Evaluate ``model`` (eval mode, on ``device``) on eval_dataset(); return its metrics.
+
+        Writes the task's PNG plots into the directory ``out_dir`` (a pathlib.Path) and
+        returns a JSON-serialisable dict.
+        """

@@ -1,0 +1,11 @@
+"""
+Registry of trainable tasks (CLI subcommand name -> Task class) and of their architectures.
+
+Each task is trained by ``python -m training <name> --config cfg.yaml``.  ARCHITECTURES maps a
+model class name (as written in export manifests) to the class.
+"""
+
+from training.framework.toy_depth import ToyDepthTask
+
+TASKS = {task.name: task for task in (ToyDepthTask,)}
+ARCHITECTURES = {task.model_class.__name__: task.model_class for task in TASKS.values()}
