@@ -1,0 +1,11 @@
+"""
+Synthetic RGB-D world: random tabletop scenes rendered with pybullet's TinyRenderer, in BOP.
+
+``python -m training synth`` (:mod:`training.synth.cli`) writes a dataset; the modules:
+:mod:`~training.synth.scene` (random scene descriptions), :mod:`~training.synth.catalogue`
+(objects and their ids), :mod:`~training.synth.meshes` / :mod:`~training.synth.shapes` (mesh
+files, procedural shapes), :mod:`~training.synth.render` (one frame),
+:mod:`~training.synth.sensor` (depth sensor models), :mod:`~training.synth.annotate` and
+:mod:`~training.synth.bop_writer` (ground truth and files), :mod:`~training.synth.generate`
+(frames across worker processes).
+"""

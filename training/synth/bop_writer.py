@@ -1,0 +1,121 @@
+"""
+Writing the synthetic world in the BOP format (https://bop.felk.cvut.cz/datasets/).
+
+Layout of an output folder DIR (like a BOP ``train_pbr`` split)::
+
+    DIR/camera.json                     K, image size, depth_scale
+    DIR/objects.json                    per object id: source, mesh path, units, diameter, symmetry
+    DIR/models/obj_{obj_id:06d}.ply     every catalogue model in mm (binary PLY)
+    DIR/models/models_info.json         BOP models_info (diameter, extents, symmetries)
+    DIR/{scene_id:06d}/rgb/{im_id:06d}.png
+    DIR/{scene_id:06d}/depth/{im_id:06d}.png          sensor depth (uint16, see below)
+    DIR/{scene_id:06d}/depth_clean/{im_id:06d}.png    noise-free depth, same units
+    DIR/{scene_id:06d}/mask/{im_id:06d}_{gt_idx:06d}.png        full silhouette (0 / 255)
+    DIR/{scene_id:06d}/mask_visib/{im_id:06d}_{gt_idx:06d}.png  visible part (0 / 255)
+    DIR/{scene_id:06d}/scene_gt.json        cam_R_m2c (row-major 9), cam_t_m2c (mm), obj_id
+    DIR/{scene_id:06d}/scene_camera.json    cam_K (row-major 9), depth_scale,
+                                            cam_R_w2c (row-major 9), cam_t_w2c (mm)
+    DIR/{scene_id:06d}/scene_gt_info.json   bbox_obj, bbox_visib, px_count_*, visib_fract
+    DIR/{scene_id:06d}/gravity.json         [gx, gy, gz]: gravity (down), unit, camera frame
+
+Depth PNGs hold depth_mm / depth_scale with depth_scale = :data:`DEPTH_SCALE_MM` = 0.1 (as BOP's
+PBR renders): units of 0.1 mm, so depth_mm = value * depth_scale, up to 6.5535 m; farther or
+missing pixels are 0. Keys of the per-scene files are im_id strings.
+"""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rgbd_perception.image_files import write_depth_png, write_rgb
+from training.synth.meshes import write_ply
+
+DEPTH_SCALE_MM = 0.1
+SCENE_FILES = ('scene_gt.json', 'scene_camera.json', 'scene_gt_info.json', 'gravity.json')
+
+
+def depth_to_png(depth_m, depth_scale=DEPTH_SCALE_MM):
+    """Return (H, W) uint16 depth units (mm / depth_scale) of metres; out of range -> 0."""
+    units = np.round(depth_m.astype(np.float64) * (1000.0 / depth_scale))
+    return np.where((units > 0) & (units <= 65535), units, 0).astype(np.uint16)
+
+
+def scene_dir(out, scene_id):
+    """Return the folder of a scene: DIR/{scene_id:06d}."""
+    return Path(out) / f'{scene_id:06d}'
+
+
+def _write_mask(path, mask):
+    if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255):
+        raise OSError(f'{path}: could not write image')
+
+
+def write_frame_images(folder, im_id, rgb, depth_m, depth_clean_m, annotations):
+    """Write a frame's rgb, depth, depth_clean and masks into a scene folder."""
+    folder = Path(folder)
+    name = f'{im_id:06d}'
+    write_rgb(folder / 'rgb' / f'{name}.png', rgb)
+    write_depth_png(folder / 'depth' / f'{name}.png', depth_to_png(depth_m))
+    write_depth_png(folder / 'depth_clean' / f'{name}.png', depth_to_png(depth_clean_m))
+    for kind in ('mask', 'mask_visib'):
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+    for gt_index, annotation in enumerate(annotations):
+        _write_mask(folder / 'mask' / f'{name}_{gt_index:06d}.png', annotation.mask)
+        _write_mask(folder / 'mask_visib' / f'{name}_{gt_index:06d}.png', annotation.mask_visib)
+
+
+def frame_entries(k, rotation_w2c, translation_w2c, gravity, annotations):
+    """
+    Return a frame's entries of the four per-scene files, keyed like :data:`SCENE_FILES`.
+
+    Translations are written in millimetres, rotations row-major.
+    """
+    return {
+        'scene_gt.json': [{'cam_R_m2c': _flat(a.rotation_m2c),
+                           'cam_t_m2c': _flat(1000.0 * a.translation_m2c),
+                           'obj_id': int(a.obj_id)} for a in annotations],
+        'scene_camera.json': {'cam_K': _flat(k), 'depth_scale': DEPTH_SCALE_MM,
+                              'cam_R_w2c': _flat(rotation_w2c),
+                              'cam_t_w2c': _flat(1000.0 * translation_w2c)},
+        'scene_gt_info.json': [a.info for a in annotations],
+        'gravity.json': _flat(gravity),
+    }
+
+
+def _flat(array):
+    return [float(v) for v in np.asarray(array).reshape(-1)]
+
+
+def write_json(path, data):
+    """
+    Write a dict as JSON the way the BOP toolkit does: one line per top-level key.
+
+    Keys that are numbers are ordered numerically; values are compact with sorted keys, so
+    equal data gives identical bytes.
+    """
+    keys = sorted(data, key=lambda key: (0, int(key), '') if key.isdigit() else (1, 0, key))
+    lines = [f'  {json.dumps(key)}: {json.dumps(data[key], sort_keys=True)}' for key in keys]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text('{\n' + ',\n'.join(lines) + '\n}\n')
+
+
+def write_scene_files(folder, entries_by_im_id):
+    """Write the four per-scene JSON files of {im_id: frame_entries(...)}."""
+    for file_name in SCENE_FILES:
+        data = {str(im_id): entries[file_name]
+                for im_id, entries in sorted(entries_by_im_id.items())}
+        write_json(Path(folder) / file_name, data)
+
+
+def write_dataset_files(out, catalogue, k, width, height):
+    """Write camera.json, objects.json, models/*.ply and models/models_info.json."""
+    out = Path(out)
+    write_json(out / 'camera.json', {
+        'cx': float(k[0, 2]), 'cy': float(k[1, 2]), 'fx': float(k[0, 0]), 'fy': float(k[1, 1]),
+        'width': width, 'height': height, 'depth_scale': DEPTH_SCALE_MM})
+    write_json(out / 'objects.json', {str(m.obj_id): m.description() for m in catalogue})
+    write_json(out / 'models' / 'models_info.json', {str(m.obj_id): m.info() for m in catalogue})
+    for model in catalogue:
+        write_ply(out / 'models' / f'obj_{model.obj_id:06d}.ply', model.mesh)

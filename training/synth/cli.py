@@ -1,0 +1,91 @@
+"""
+``python -m training synth``: render a synthetic RGB-D dataset in the BOP format on the CPU.
+
+Example (see training/synth/bop_writer.py for the output)::
+
+    python -m training synth --out data/synth --frames 1000 --seed 0 --workers 2
+        --objects ../shared/data/lmo_models/models --sensor structured_light
+"""
+
+from pathlib import Path
+import sys
+
+from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
+from training.synth.generate import generate, SynthConfig
+from training.synth.meshes import MeshError
+from training.synth.scene import SceneOptions
+from training.synth.sensor import PRESETS
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def add_arguments(parser):
+    """Add the options of ``synth`` to an argparse parser."""
+    parser.add_argument('--out', required=True,
+                        help='output folder (new or empty): BOP scenes, models, objects.json')
+    parser.add_argument('--frames', type=_positive, default=10, help='frames to render')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed; frame i uses numpy Generator([seed, i])')
+    parser.add_argument('--objects', metavar='MESH_DIR',
+                        help='folder of .ply / .obj object meshes (obj_000005.ply keeps id 5)')
+    parser.add_argument('--mesh-unit', choices=('auto', 'mm', 'm'), default='auto',
+                        help='units of the --objects meshes (auto: larger than 10 units = mm)')
+    parser.add_argument('--sources', default=','.join(SOURCES),
+                        help=f'comma-separated object sources out of {",".join(SOURCES)} '
+                             '(default: all; "given" needs --objects)')
+    parser.add_argument('--workers', type=_positive, default=1,
+                        help='rendering processes (default 1)')
+    parser.add_argument('--width', type=_positive, default=640, help='image width (px)')
+    parser.add_argument('--height', type=_positive, default=480, help='image height (px)')
+    parser.add_argument('--vfov', type=float, default=49.1,
+                        help='vertical field of view in degrees (default 49.1: fy about 525 px '
+                             'at 480 rows)')
+    parser.add_argument('--sensor', choices=sorted(PRESETS), default='structured_light',
+                        help='depth sensor model applied to depth/ (depth_clean/ is exact)')
+    parser.add_argument('--frames-per-scene', type=_positive, default=1000,
+                        help='images per BOP scene folder (default 1000)')
+    parser.add_argument('--min-objects', type=_positive, default=1,
+                        help='fewest annotated objects per frame')
+    parser.add_argument('--max-objects', type=_positive, default=8,
+                        help='most annotated objects per frame')
+    parser.add_argument('--max-distractors', type=int, default=3,
+                        help='most unannotated distractors per frame')
+    parser.add_argument('--occluder-prob', type=float, default=0.3,
+                        help='probability of a board between camera and table')
+    parser.add_argument('--shadow-prob', type=float, default=0.0,
+                        help='probability of TinyRenderer shadows (default 0: they double the '
+                             'render time and come out faint)')
+
+
+def run(args):
+    """Render the dataset of parsed ``synth`` arguments; print frames/s; return exit status."""
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        print(f'synth: {out} exists and is not an empty folder', file=sys.stderr)
+        return 2
+    if args.min_objects > args.max_objects:
+        print('synth: --min-objects exceeds --max-objects', file=sys.stderr)
+        return 2
+    try:
+        catalogue = build_catalogue(args.objects, args.mesh_unit,
+                                    [s for s in args.sources.split(',') if s])
+    except (CatalogueError, MeshError, OSError) as error:
+        print(f'synth: {error}', file=sys.stderr)
+        return 2
+    options = SceneOptions(min_objects=args.min_objects, max_objects=args.max_objects,
+                           max_distractors=args.max_distractors,
+                           occluder_probability=args.occluder_prob,
+                           shadow_probability=args.shadow_prob)
+    config = SynthConfig(out=str(out), frames=args.frames, seed=args.seed, width=args.width,
+                         height=args.height, vfov_deg=args.vfov, sensor=args.sensor,
+                         frames_per_scene=args.frames_per_scene, scene=options)
+    workers = min(args.workers, args.frames)
+    seconds = generate(config, catalogue, workers)
+    print(f'synth: {args.frames} frames of {args.width}x{args.height} in {seconds:.1f} s: '
+          f'{args.frames / seconds:.2f} frames/s ({workers} worker(s)) -> {out}')
+    return 0

@@ -1,0 +1,125 @@
+"""
+Generating a synthetic dataset: frames rendered in worker processes, written as BOP.
+
+Frame i draws everything (scene, materials, lights, camera, sensor noise) from
+``numpy.random.default_rng([seed, i])`` and goes to scene folder i // frames_per_scene as
+im_id i % frames_per_scene. Workers (a multiprocessing Pool, each with its own pybullet DIRECT
+connection) render and write the images; the parent writes the per-scene JSON files in frame
+order. So the output is a function of the options alone: byte-identical for any worker count.
+"""
+
+from dataclasses import dataclass, field
+import multiprocessing
+import tempfile
+import time
+
+import numpy as np
+
+from training.synth.annotate import annotate
+from training.synth.bop_writer import (frame_entries, scene_dir, write_dataset_files,
+                                       write_frame_images, write_scene_files)
+from training.synth.camera import gravity_in_camera, intrinsics_from_vfov
+from training.synth.render import Renderer
+from training.synth.scene import DistractorMeshes, sample_scene, SceneOptions
+from training.synth.sensor import apply_sensor, PRESETS
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """
+    Options of a synthetic dataset.
+
+    out: output folder; frames: count; seed: int; width, height: pixels; vfov_deg: vertical
+    field of view; far: far clipping plane (m; the near one is scene.near); sensor: a key of
+    sensor.PRESETS; frames_per_scene: images per BOP scene folder; scene: SceneOptions.
+    """
+
+    out: str
+    frames: int
+    seed: int = 0
+    width: int = 640
+    height: int = 480
+    vfov_deg: float = 49.1
+    far: float = 20.0
+    sensor: str = 'structured_light'
+    frames_per_scene: int = 1000
+    scene: SceneOptions = field(default_factory=SceneOptions)
+
+    @property
+    def k(self):
+        """Return the (3, 3) camera matrix."""
+        return intrinsics_from_vfov(self.width, self.height, self.vfov_deg)
+
+
+class FrameWriter:
+    """Renders, annotates and writes frames; one per process (it owns a pybullet connection)."""
+
+    def __init__(self, config, catalogue, texture_dir):
+        """Connect a renderer for the config's image size."""
+        self.config = config
+        self.catalogue = catalogue
+        self.distractors = DistractorMeshes()
+        self.renderer = Renderer(config.width, config.height, config.k, config.scene.near,
+                                 config.far, texture_dir)
+
+    def __call__(self, index):
+        """Render frame `index`, write its images; return (scene_id, im_id, json entries)."""
+        config, k = self.config, self.config.k
+        rng = np.random.default_rng([config.seed, index])
+        scene = sample_scene(rng, self.catalogue, self.distractors, config.scene)
+        frame = self.renderer.render(scene)
+        glossy = np.array([b.glossy for b in scene.bodies] + [False])[frame.labels]
+        light = scene.rotation_w2c @ np.asarray(scene.lighting.direction)
+        depth = apply_sensor(PRESETS[config.sensor], frame.depth, frame.rgb, k, light, glossy,
+                             rng)
+        annotations = annotate(scene, frame.labels, k, depth)
+        scene_id, im_id = divmod(index, config.frames_per_scene)
+        write_frame_images(scene_dir(config.out, scene_id), im_id, frame.rgb, depth, frame.depth,
+                           annotations)
+        entries = frame_entries(k, scene.rotation_w2c, scene.translation_w2c,
+                                gravity_in_camera(scene.rotation_w2c), annotations)
+        return scene_id, im_id, entries
+
+
+_WRITER = None
+
+
+def _start_worker(config, catalogue, texture_dir):
+    global _WRITER
+    _WRITER = FrameWriter(config, catalogue, texture_dir)
+
+
+def _write_frame(index):
+    return _WRITER(index)
+
+
+def _write_scene_files(config, results):
+    """Write each scene folder's JSON files once its last frame result has arrived."""
+    pending = {}
+    for index, (scene_id, im_id, entries) in enumerate(results):
+        pending.setdefault(scene_id, {})[im_id] = entries
+        if im_id == config.frames_per_scene - 1 or index == config.frames - 1:
+            write_scene_files(scene_dir(config.out, scene_id), pending.pop(scene_id))
+
+
+def generate(config, catalogue, workers=1):
+    """
+    Write a dataset (see :mod:`training.synth.bop_writer`); return the seconds it took.
+
+    catalogue: list of ObjectModel; workers: processes rendering frames (1: in this process).
+    """
+    start = time.perf_counter()
+    write_dataset_files(config.out, catalogue, config.k, config.width, config.height)
+    with tempfile.TemporaryDirectory(prefix='synth_textures_') as texture_dir:
+        if workers == 1:
+            writer = FrameWriter(config, catalogue, texture_dir)
+            try:
+                _write_scene_files(config, map(writer, range(config.frames)))
+            finally:
+                writer.renderer.close()
+        else:
+            # spawn: workers start clean (no locks or threads inherited from torch / ROS).
+            context = multiprocessing.get_context('spawn')
+            with context.Pool(workers, _start_worker, (config, catalogue, texture_dir)) as pool:
+                _write_scene_files(config, pool.imap(_write_frame, range(config.frames)))
+    return time.perf_counter() - start

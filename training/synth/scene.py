@@ -1,0 +1,294 @@
+"""
+Random scene descriptions: a room with a table, objects resting on it, camera and lights.
+
+A :class:`Scene` is plain data (meshes, poses, colours, textures, camera, lighting) drawn from
+one numpy Generator, so a frame is a pure function of (seed, frame index). World frame: metres,
++z up (gravity along -z), the floor is z = 0.
+
+Contents: floor, four walls and a ceiling (boxes); a table (a top and four legs) of random size
+and height; 1-8 catalogue objects resting on the table top (ground truth); up to a few
+distractors (pybullet_data's random_urdfs meshes, not annotated) on the table or the floor;
+sometimes an occluder (a board standing on the floor between camera and table). The camera is
+0.6-1.8 m above the floor (and at least 0.15 m above the table top), 0.3-1.4 m away
+horizontally from a point on the table near the objects, looks at it and is rolled by up to
+10 degrees. Materials: random colours, random textures (:mod:`training.synth.textures`), a
+glossy flag per body (drives the specular holes of the sensor model). Lighting: direction,
+colour and TinyRenderer's ambient / diffuse / specular coefficients, shadows sometimes.
+"""
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+from training.synth.camera import look_at
+from training.synth.catalogue import DISTRACTOR_COUNT, distractor_path, DISTRACTOR_SCALE
+from training.synth.meshes import load_mesh, Mesh
+from training.synth.placement import (footprint, Occupancy, place_resting, Rectangle,
+                                      yaw_rotation)
+from training.synth.shapes import box_mesh
+from training.synth.textures import random_colour, random_texture
+
+WHITE = (1.0, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Body:
+    """
+    One rigid body of a scene.
+
+    mesh: model-frame mesh (m); rotation (3, 3) and translation (3,) m: world from model;
+    rgba: colour (multiplies the texture); texture: (h, w, 3) uint8 RGB replacing the mesh's
+    own, or None (the mesh's own texture, if any); glossy: specular surface; obj_id: the
+    ground-truth object id, None for scenery and distractors; cache_key: a name under which
+    the renderer keeps the mesh between frames (None: built for this frame only).
+    """
+
+    mesh: Mesh
+    rotation: np.ndarray
+    translation: np.ndarray
+    rgba: tuple = WHITE
+    texture: np.ndarray | None = None
+    glossy: bool = False
+    obj_id: int | None = None
+    cache_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """
+    TinyRenderer lighting.
+
+    direction: (3,) unit vector from the scene towards the light (world); colour: (3,) RGB
+    in [0, 1]; distance: m; ambient, diffuse, specular: coefficients; shadow: draw shadows.
+    """
+
+    direction: tuple
+    colour: tuple
+    distance: float
+    ambient: float
+    diffuse: float
+    specular: float
+    shadow: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """A frame's world: bodies, camera pose (R_w2c (3, 3), t_w2c (3,) m) and lighting."""
+
+    bodies: tuple
+    rotation_w2c: np.ndarray
+    translation_w2c: np.ndarray
+    lighting: Lighting
+
+    def annotated(self):
+        """Return the indices of the bodies with ground truth (obj_id not None), in order."""
+        return [i for i, body in enumerate(self.bodies) if body.obj_id is not None]
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """
+    Counts and probabilities of the random scene contents.
+
+    near: the camera's near clipping plane (m); objects are kept beyond it.
+    """
+
+    min_objects: int = 1
+    max_objects: int = 8
+    max_distractors: int = 3
+    occluder_probability: float = 0.3
+    shadow_probability: float = 0.0
+    near: float = 0.05
+
+
+class DistractorMeshes:
+    """The distractor meshes, each loaded from pybullet_data on first use."""
+
+    def __init__(self):
+        """Start with nothing loaded."""
+        self._meshes = {}
+
+    def get(self, index):
+        """Return the mesh of random_urdfs number `index` (m)."""
+        if index not in self._meshes:
+            self._meshes[index] = load_mesh(distractor_path(index), scale=DISTRACTOR_SCALE)[0]
+        return self._meshes[index]
+
+
+def _appearance(rng, texture_probability, mesh_has_uvs=True, glossy_probability=0.0):
+    """Return (rgba, texture or None, glossy) of a random material."""
+    glossy = bool(rng.random() < glossy_probability)
+    if mesh_has_uvs and rng.random() < texture_probability:
+        return WHITE, random_texture(rng), glossy
+    return (*random_colour(rng), 1.0), None, glossy
+
+
+def _box_body(rng, size, centre, yaw, texture_probability, tile=None, glossy_probability=0.0):
+    rgba, texture, glossy = _appearance(rng, texture_probability,
+                                        glossy_probability=glossy_probability)
+    return Body(box_mesh(size, tile), yaw_rotation(yaw), np.asarray(centre, np.float64),
+                rgba, texture, glossy)
+
+
+def _room(rng):
+    """Return (bodies, floor rectangle, half extents) of floor, walls and ceiling."""
+    half = rng.uniform(1.5, 2.5, 2)
+    height = rng.uniform(2.5, 3.0)
+    thickness = 0.05
+    bodies = [_box_body(rng, (2 * half[0] + 0.2, 2 * half[1] + 0.2, thickness),
+                        (0, 0, -thickness / 2), 0.0, 0.8, rng.uniform(0.3, 1.0), 0.1)]
+    for axis in (0, 1):
+        for sign in (-1.0, 1.0):
+            size = [2 * half[0] + 0.2, 2 * half[1] + 0.2, height]
+            size[axis] = thickness
+            centre = [0.0, 0.0, height / 2]
+            centre[axis] = sign * (half[axis] + thickness / 2)
+            bodies.append(_box_body(rng, size, centre, 0.0, 0.5, rng.uniform(0.5, 2.0)))
+    bodies.append(_box_body(rng, (2 * half[0] + 0.2, 2 * half[1] + 0.2, thickness),
+                            (0, 0, height + thickness / 2), 0.0, 0.0))
+    floor = Rectangle((0.0, 0.0), 0.0, tuple(half - 0.05), 0.0)
+    return bodies, floor, half
+
+
+def _table(rng):
+    """Return (bodies, top rectangle) of a table: a top and four legs at the origin area."""
+    half = np.array([rng.uniform(0.4, 0.8), rng.uniform(0.3, 0.5)])
+    height = rng.uniform(0.6, 0.8)
+    thickness = rng.uniform(0.025, 0.05)
+    centre = rng.uniform(-0.3, 0.3, 2)
+    yaw = rng.uniform(0.0, np.pi)
+    top = _box_body(rng, (2 * half[0], 2 * half[1], thickness),
+                    (centre[0], centre[1], height - thickness / 2), yaw, 0.7,
+                    rng.uniform(0.2, 0.6), 0.3)
+    leg = rng.uniform(0.03, 0.06)
+    rgba, _, _ = _appearance(rng, 0.0)
+    rotation = yaw_rotation(yaw)
+    bodies = [top]
+    for sx in (-1.0, 1.0):
+        for sy in (-1.0, 1.0):
+            local = np.array([sx * (half[0] - leg), sy * (half[1] - leg)])
+            xy = rotation[:2, :2] @ local + centre
+            bodies.append(Body(box_mesh((leg, leg, height - thickness)), rotation,
+                               np.array([xy[0], xy[1], (height - thickness) / 2]), rgba))
+    return bodies, Rectangle(tuple(centre), yaw, tuple(half), height)
+
+
+def _objects(rng, catalogue, table, occupancy, options):
+    """Return bodies of catalogue objects resting on the table (ground truth)."""
+    count = int(rng.integers(options.min_objects, options.max_objects + 1))
+    chosen = rng.choice(len(catalogue), size=count, replace=count > len(catalogue))
+    bodies = []
+    for index in chosen:
+        model = catalogue[index]
+        pose = place_resting(rng, model.mesh, table, occupancy)
+        if pose is None:
+            continue
+        if model.has_own_appearance:
+            rgba, texture, glossy = WHITE, None, bool(rng.random() < 0.2)
+        else:
+            rgba, texture, glossy = _appearance(rng, 0.5, model.mesh.uvs is not None, 0.2)
+        bodies.append(Body(model.mesh, pose[0], pose[1], rgba, texture, glossy,
+                           model.obj_id, f'object:{model.obj_id}'))
+    return bodies
+
+
+def _distractors(rng, distractors, table, floor, occupancy, options):
+    """Return bodies of unannotated distractor meshes on the table or the floor."""
+    floor_occupancy = Occupancy([table.corners()])
+    bodies = []
+    for _ in range(int(rng.integers(0, options.max_distractors + 1))):
+        index = int(rng.integers(DISTRACTOR_COUNT))
+        mesh = distractors.get(index)
+        on_table = rng.random() < 0.5
+        pose = place_resting(rng, mesh, table if on_table else floor,
+                             occupancy if on_table else floor_occupancy)
+        if pose is not None:
+            rgba, _, glossy = _appearance(rng, 0.0, glossy_probability=0.2)
+            bodies.append(Body(mesh, pose[0], pose[1], rgba, None, glossy, None,
+                               f'distractor:{index}'))
+    return bodies, floor_occupancy
+
+
+def _in_front(rotation_w2c, translation_w2c, objects, near):
+    """Return whether every object's bounding sphere lies beyond the near plane."""
+    for body in objects:
+        radius = np.linalg.norm(body.mesh.vertices, axis=1).max()
+        z = (rotation_w2c @ body.translation + translation_w2c)[2]
+        if z - radius < near + 0.02:
+            return False
+    return True
+
+
+def _camera(rng, table, floor_half, objects, near, tries=100):
+    """Return (R_w2c, t_w2c, eye, target): a camera in the room looking at the table."""
+    centre = np.mean([b.translation for b in objects], axis=0) if objects else \
+        np.array([*table.centre, table.height])
+    pose = None
+    for _ in range(tries):
+        target = np.array([*(centre[:2] + rng.normal(0.0, 0.05, 2)), table.height])
+        height = rng.uniform(max(0.6, table.height + 0.15), 1.8)
+        distance = rng.uniform(0.3, 1.4)
+        azimuth = rng.uniform(0.0, 2.0 * np.pi)
+        eye = target + [distance * math.cos(azimuth), distance * math.sin(azimuth), 0.0]
+        eye[2] = height
+        if np.any(np.abs(eye[:2]) > floor_half - 0.2):
+            continue
+        roll = math.radians(rng.uniform(-10.0, 10.0))
+        pose = (*look_at(eye, target, roll), eye, target)
+        if _in_front(pose[0], pose[1], objects, near):
+            return pose
+    if pose is None:
+        raise RuntimeError('no camera position inside the room')
+    return pose
+
+
+def _occluder(rng, eye, target, floor_occupancy):
+    """Return a board standing on the floor between camera and table, or None."""
+    fraction = rng.uniform(0.3, 0.7)
+    direction = target[:2] - eye[:2]
+    side = np.array([-direction[1], direction[0]]) / np.linalg.norm(direction)
+    xy = eye[:2] + fraction * direction + side * rng.uniform(-0.15, 0.15)
+    sight = eye[2] + fraction * (target[2] - eye[2])
+    size = (rng.uniform(0.05, 0.4), rng.uniform(0.02, 0.1),
+            max(0.1, sight + rng.uniform(-0.2, 0.1)))
+    yaw = math.atan2(side[1], side[0])
+    corners = (np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array(size[:2]) / 2) \
+        @ yaw_rotation(yaw)[:2, :2].T + xy
+    polygon = footprint(corners)
+    eye_box = footprint(eye[:2] + np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * 0.1)
+    if not (floor_occupancy.is_free(polygon) and Occupancy([polygon]).is_free(eye_box)):
+        return None
+    return _box_body(rng, size, (xy[0], xy[1], size[2] / 2), yaw, 0.5, rng.uniform(0.1, 0.5))
+
+
+def _lighting(rng, options):
+    elevation = math.radians(rng.uniform(30.0, 90.0))
+    azimuth = rng.uniform(0.0, 2.0 * np.pi)
+    direction = (math.cos(elevation) * math.cos(azimuth),
+                 math.cos(elevation) * math.sin(azimuth), math.sin(elevation))
+    colour = tuple(np.clip(1.0 + rng.normal(0.0, 0.08, 3), 0.7, 1.0))
+    return Lighting(direction, colour, float(rng.uniform(2.0, 6.0)),
+                    float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.3, 0.7)),
+                    float(rng.uniform(0.0, 0.5)), bool(rng.random() < options.shadow_probability))
+
+
+def sample_scene(rng, catalogue, distractors, options=SceneOptions()):
+    """
+    Return a random :class:`Scene` drawn from rng (numpy Generator).
+
+    catalogue: list of ObjectModel; distractors: a :class:`DistractorMeshes`.
+    """
+    room, floor, floor_half = _room(rng)
+    table_bodies, table = _table(rng)
+    occupancy = Occupancy()
+    objects = _objects(rng, catalogue, table, occupancy, options)
+    extra, floor_occupancy = _distractors(rng, distractors, table, floor, occupancy, options)
+    rotation_w2c, translation_w2c, eye, target = _camera(rng, table, floor_half, objects,
+                                                         options.near)
+    objects = [b for b in objects if _in_front(rotation_w2c, translation_w2c, [b], options.near)]
+    bodies = room + table_bodies + objects + extra
+    if rng.random() < options.occluder_probability:
+        occluder = _occluder(rng, eye, target, floor_occupancy)
+        bodies += [occluder] if occluder is not None else []
+    return Scene(tuple(bodies), rotation_w2c, translation_w2c, _lighting(rng, options))
