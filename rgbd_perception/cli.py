@@ -81,7 +81,11 @@ def build_parser():
 
     demo = commands.add_parser('demo', help='run the nodes on the bundled sample over ROS')
     demo.add_argument('--out-dir', default='demo_output', help='default: demo_output')
-    demo.add_argument('--frames', type=int, default=30, help='sample frames (default 30)')
+    demo.add_argument('--frames', type=int, default=30,
+                      help='frames (default 30; with --sample-dir at most this many)')
+    demo.add_argument('--sample-dir', metavar='DIR',
+                      help='BOP scene folder to play, e.g. .cache/sample/000000 of `python -m '
+                           'training sample` (default: the built-in ray-cast sequence)')
     _add_device(demo)
     return parser
 
@@ -133,11 +137,18 @@ def _run_bench(args):
 def _run_demo(args):
     from rgbd_perception.ros.environment import configure_venv_middleware
 
+    if args.sample_dir is None:
+        from rgbd_perception.sample_scene import sample_sequence
+
+        frames = sample_sequence(args.frames)
+    else:
+        from rgbd_perception.bop_sequence import read_bop_sequence
+
+        frames = read_bop_sequence(args.sample_dir)[:args.frames]
     configure_venv_middleware()
     from rgbd_perception.ros.demo import run_demo
 
-    run_demo(Path(args.out_dir), num_frames=args.frames, device=args.device,
-             compile_kernels=args.compile)
+    run_demo(Path(args.out_dir), frames, device=args.device, compile_kernels=args.compile)
 
 
 HANDLERS = {'hha': _run_hha, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}

@@ -1,7 +1,8 @@
 """
 Command line of the training package: ``python -m training <command> ...``.
 
-Commands: ``synth`` (synthetic data, training/synth/cli.py), one per registered task
+Commands: ``synth`` and ``sample`` (synthetic data and the bundled sample sequence, options in
+training/synth/cli.py), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
 (metrics JSON and plots) and ``export`` (safetensors weights plus manifest).  Exit codes: 0 on
 success, 2 for a usage or configuration error, 130 when interrupted.
@@ -22,15 +23,20 @@ from training.framework.tasks import TASKS
 from training.framework.trainer import train
 
 USER_ERRORS = (ConfigError, DeviceError, ExportError, FileNotFoundError)
+#: Commands whose options live in training.synth.cli: name -> (add-arguments, run) functions.
+SYNTH_COMMANDS = {'synth': ('add_arguments', 'run'),
+                  'sample': ('add_sample_arguments', 'run_sample')}
 
 
 def build_parser():
-    """Return the argument parser of every command except synth's own options."""
+    """Return the argument parser of every command except synth's and sample's own options."""
     parser = argparse.ArgumentParser(prog='python -m training', description=__doc__.split(
         '\n\n')[0].strip())
     commands = parser.add_subparsers(dest='command', required=True, metavar='command')
     commands.add_parser('synth', help='generate synthetic data (options: synth --help)',
                         add_help=False)
+    commands.add_parser('sample', help='render the bundled sample sequence (options: sample '
+                        '--help)', add_help=False)
     for name, task in TASKS.items():
         sub = commands.add_parser(name, help=f'train {name} ({task.model_class.__name__})')
         sub.add_argument('--config', type=Path, help='YAML config (defaults: '
@@ -55,17 +61,18 @@ def build_parser():
     return parser
 
 
-def run_synth(argv):
-    """Run ``synth`` through training.synth.cli's add_arguments(parser) and run(args)."""
+def run_synth(argv, command='synth'):
+    """Run a :data:`SYNTH_COMMANDS` command through its functions in training.synth.cli."""
     try:
         synth = importlib.import_module('training.synth.cli')
     except ImportError as exc:
-        print(f'training: error: the synth command is unavailable: cannot import '
+        print(f'training: error: the {command} command is unavailable: cannot import '
               f'training.synth.cli ({exc})', file=sys.stderr)
         return 2
-    parser = argparse.ArgumentParser(prog='python -m training synth')
-    synth.add_arguments(parser)
-    return int(synth.run(parser.parse_args(argv)) or 0)
+    add_arguments, run = (getattr(synth, name) for name in SYNTH_COMMANDS[command])
+    parser = argparse.ArgumentParser(prog=f'python -m training {command}')
+    add_arguments(parser)
+    return int(run(parser.parse_args(argv)) or 0)
 
 
 def run_task(args):
@@ -92,8 +99,8 @@ def run_task(args):
 def main(argv=None):
     """Parse ``argv`` (default sys.argv[1:]), run the command and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ['synth']:
-        return run_synth(argv[1:])
+    if argv[:1] and argv[0] in SYNTH_COMMANDS:
+        return run_synth(argv[1:], argv[0])
     args = build_parser().parse_args(argv)
     try:
         if args.command == 'eval':

@@ -1,7 +1,8 @@
 """
 The main job on the bundled sample: nodes in their own process, frames over real topics.
 
-Publishes the synthetic RGB-D sequence to a node started through the CLI (as a user would in
+Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.bop_sequence, or
+the ray-cast rgbd_perception.sample_scene) to a node started through the CLI (as a user would in
 venv mode), collects what it publishes, and writes the images plus a contact sheet.
 """
 
@@ -22,7 +23,6 @@ from rgbd_perception.image_files import write_depth_png, write_rgb
 from rgbd_perception.resources import share_path
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
-from rgbd_perception.sample_scene import sample_sequence
 
 NAMESPACE = '/demo_camera'
 
@@ -69,10 +69,15 @@ def _start_node(device, compile_kernels):
     return subprocess.Popen(command, env=os.environ.copy())
 
 
-def run_demo(out_dir, num_frames=30, device='auto', compile_kernels=False, timeout=90.0):
-    """Run hha_node over the sample sequence and write ``out_dir``; returns the HHA images."""
+def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0):
+    """
+    Run hha_node over a sequence and write ``out_dir``; return the HHA images by stamp.
+
+    frames: a list of objects with index (int, increasing), rgb ((H, W, 3) uint8), depth_mm
+    ((H, W) uint16 millimetres, 0 = missing) and intrinsics ((fx, fy, cx, cy) pixels), e.g.
+    rgbd_perception.bop_sequence.SequenceFrame or rgbd_perception.sample_scene.SampleFrame.
+    """
     out_dir = Path(out_dir)
-    frames = sample_sequence(num_frames)
     node_process = _start_node(device, compile_kernels)
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -1,10 +1,12 @@
 """
-``python -m training synth``: render a synthetic RGB-D dataset in the BOP format on the CPU.
+``python -m training synth`` and ``sample``: synthetic RGB-D data in the BOP format on the CPU.
 
-Example (see training/synth/bop_writer.py for the output)::
+``synth`` renders a dataset of random scenes, ``sample`` the bundled sample sequence
+(training/synth/sequence.py). Examples (see training/synth/bop_writer.py for the output)::
 
     python -m training synth --out data/synth --frames 1000 --seed 0 --workers 2
         --objects ../shared/data/lmo_models/models --sensor structured_light
+    python -m training sample --out .cache/sample --frames 30 --workers 2
 """
 
 from pathlib import Path
@@ -15,6 +17,7 @@ from training.synth.generate import generate, SynthConfig
 from training.synth.meshes import MeshError
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
+from training.synth.sequence import SampleConfig, SampleFolderError, write_sample
 
 
 def _positive(text):
@@ -40,8 +43,7 @@ def add_arguments(parser):
                              '(default: all; "given" needs --objects)')
     parser.add_argument('--workers', type=_positive, default=1,
                         help='rendering processes (default 1)')
-    parser.add_argument('--width', type=_positive, default=640, help='image width (px)')
-    parser.add_argument('--height', type=_positive, default=480, help='image height (px)')
+    _add_image_size(parser)
     parser.add_argument('--vfov', type=float, default=49.1,
                         help='vertical field of view in degrees (default 49.1: fy about 525 px '
                              'at 480 rows)')
@@ -88,4 +90,41 @@ def run(args):
     seconds = generate(config, catalogue, workers)
     print(f'synth: {args.frames} frames of {args.width}x{args.height} in {seconds:.1f} s: '
           f'{args.frames / seconds:.2f} frames/s ({workers} worker(s)) -> {out}')
+    return 0
+
+
+def _add_image_size(parser):
+    """Add --width and --height (pixels)."""
+    parser.add_argument('--width', type=_positive, default=640, help='image width (px)')
+    parser.add_argument('--height', type=_positive, default=480, help='image height (px)')
+
+
+def add_sample_arguments(parser):
+    """Add the options of ``sample`` to an argparse parser."""
+    parser.add_argument('--out', required=True,
+                        help='output folder (new, empty or an earlier sample): BOP scene '
+                             '000000, models, objects.json, sample.json')
+    parser.add_argument('--frames', type=_positive, default=30,
+                        help='frames of the sequence (default 30)')
+    _add_image_size(parser)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='random seed of textures, colours, placement and sensor noise')
+    parser.add_argument('--workers', type=_positive, default=2,
+                        help='rendering processes (default 2; the files do not depend on it)')
+
+
+def run_sample(args):
+    """Write the sample of parsed ``sample`` arguments unless already there; return status."""
+    config = SampleConfig(out=args.out, frames=args.frames, width=args.width,
+                          height=args.height, seed=args.seed)
+    try:
+        seconds = write_sample(config, args.workers)
+    except SampleFolderError as error:
+        print(f'sample: {error}', file=sys.stderr)
+        return 2
+    if seconds is None:
+        print(f'sample: {args.out} already holds this sample; nothing to do')
+    else:
+        print(f'sample: {args.frames} frames of {args.width}x{args.height} in {seconds:.1f} s '
+              f'({min(args.workers, args.frames)} worker(s)) -> {args.out}')
     return 0

@@ -64,33 +64,63 @@ class FrameWriter:
 
     def __call__(self, index):
         """Render frame `index`, write its images; return (scene_id, im_id, json entries)."""
-        config, k = self.config, self.config.k
+        config = self.config
         rng = np.random.default_rng([config.seed, index])
         scene = sample_scene(rng, self.catalogue, self.distractors, config.scene)
-        frame = self.renderer.render(scene)
-        glossy = np.array([b.glossy for b in scene.bodies] + [False])[frame.labels]
-        light = scene.rotation_w2c @ np.asarray(scene.lighting.direction)
-        depth = apply_sensor(PRESETS[config.sensor], frame.depth, frame.rgb, k, light, glossy,
-                             rng)
-        annotations = annotate(scene, frame.labels, k, depth)
         scene_id, im_id = divmod(index, config.frames_per_scene)
-        write_frame_images(scene_dir(config.out, scene_id), im_id, frame.rgb, depth, frame.depth,
-                           annotations)
-        entries = frame_entries(k, scene.rotation_w2c, scene.translation_w2c,
-                                gravity_in_camera(scene.rotation_w2c), annotations)
+        entries = render_and_write(self.renderer, scene, config.k, config.sensor, rng,
+                                   scene_dir(config.out, scene_id), im_id)
         return scene_id, im_id, entries
+
+
+def render_and_write(renderer, scene, k, sensor, rng, folder, im_id):
+    """
+    Render ``scene``, apply the sensor model, write the frame's images; return its entries.
+
+    k: (3, 3) camera matrix; sensor: a key of sensor.PRESETS; rng: the frame's Generator;
+    folder: the BOP scene folder; im_id: the image id. Returns the frame's entries of the
+    per-scene JSON files (see bop_writer.frame_entries).
+    """
+    frame = renderer.render(scene)
+    glossy = np.array([b.glossy for b in scene.bodies] + [False])[frame.labels]
+    light = scene.rotation_w2c @ np.asarray(scene.lighting.direction)
+    depth = apply_sensor(PRESETS[sensor], frame.depth, frame.rgb, k, light, glossy, rng)
+    annotations = annotate(scene, frame.labels, k, depth)
+    write_frame_images(folder, im_id, frame.rgb, depth, frame.depth, annotations)
+    return frame_entries(k, scene.rotation_w2c, scene.translation_w2c,
+                         gravity_in_camera(scene.rotation_w2c), annotations)
 
 
 _WRITER = None
 
 
-def _start_worker(config, catalogue, texture_dir):
+def _start_worker(writer_class, arguments):
     global _WRITER
-    _WRITER = FrameWriter(config, catalogue, texture_dir)
+    _WRITER = writer_class(*arguments)
 
 
 def _write_frame(index):
     return _WRITER(index)
+
+
+def map_frames(writer_class, arguments, frames, workers):
+    """
+    Yield ``writer(index)`` for index 0..frames-1 in order, with writer_class(*arguments).
+
+    workers 1 renders in this process; more use a spawn Pool with one writer per process
+    (each owns a pybullet connection). The writer must have ``renderer.close()``.
+    """
+    if workers == 1:
+        writer = writer_class(*arguments)
+        try:
+            yield from map(writer, range(frames))
+        finally:
+            writer.renderer.close()
+        return
+    # spawn: workers start clean (no locks or threads inherited from torch / ROS).
+    context = multiprocessing.get_context('spawn')
+    with context.Pool(workers, _start_worker, (writer_class, arguments)) as pool:
+        yield from pool.imap(_write_frame, range(frames))
 
 
 def _write_scene_files(config, results):
@@ -111,15 +141,6 @@ def generate(config, catalogue, workers=1):
     start = time.perf_counter()
     write_dataset_files(config.out, catalogue, config.k, config.width, config.height)
     with tempfile.TemporaryDirectory(prefix='synth_textures_') as texture_dir:
-        if workers == 1:
-            writer = FrameWriter(config, catalogue, texture_dir)
-            try:
-                _write_scene_files(config, map(writer, range(config.frames)))
-            finally:
-                writer.renderer.close()
-        else:
-            # spawn: workers start clean (no locks or threads inherited from torch / ROS).
-            context = multiprocessing.get_context('spawn')
-            with context.Pool(workers, _start_worker, (config, catalogue, texture_dir)) as pool:
-                _write_scene_files(config, pool.imap(_write_frame, range(config.frames)))
+        _write_scene_files(config, map_frames(FrameWriter, (config, catalogue, texture_dir),
+                                              config.frames, workers))
     return time.perf_counter() - start
