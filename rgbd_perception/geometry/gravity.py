@@ -58,7 +58,7 @@ class WallFloorMoments:
     compiled version of it (used for the full passes).
     """
 
-    def __init__(self, flat, products, sin_t, cos_t, band=0.05, classify=classify_normals):
+    def __init__(self, flat, products, sin_t, cos_t, band=0.02, classify=classify_normals):
         self.flat, self.products = flat, products
         self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
         self.classify = classify
