@@ -122,7 +122,3 @@ class HhaEncoder:
                                torch.as_tensor(height_axis, device=device))
         return HhaResult(image=image, gravity=gravity)
 
-
-def hha_encode(depth_m, intrinsics, missing=None, gravity=None):
-    """Encode depth as HHA with eager kernels; see :meth:`HhaEncoder.__call__`."""
-    return HhaEncoder()(depth_m, intrinsics, missing=missing, gravity=gravity)
