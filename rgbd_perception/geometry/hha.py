@@ -121,4 +121,3 @@ class HhaEncoder:
                                torch.as_tensor(gravity, device=device),
                                torch.as_tensor(height_axis, device=device))
         return HhaResult(image=image, gravity=gravity)
-
