@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
 
 def share_path(*parts):
     """
@@ -14,10 +16,7 @@ def share_path(*parts):
         from ament_index_python.packages import get_package_share_directory
         root = Path(get_package_share_directory('rgbd_perception'))
     except (ImportError, LookupError, OSError, ValueError):
-        root = Path(__file__).resolve().parents[1]
+        root = SOURCE_ROOT
     path = root.joinpath(*parts)
-    if not path.exists():
-        source = Path(__file__).resolve().parents[1].joinpath(*parts)
-        if source.exists():
-            return source
-    return path
+    source = SOURCE_ROOT.joinpath(*parts)
+    return source if not path.exists() and source.exists() else path

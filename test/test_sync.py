@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rgbd_perception.ros.sync import ApproximateRgbdSync, stamp_seconds
+from rgbd_perception.ros.sync import ApproximateRgbdSync, stamp_nanoseconds
 
 IMAGE = 0
 INFO = 1
@@ -45,9 +45,9 @@ def make_sync(num_inputs=2, **kwargs):
     return sync, recorder
 
 
-def test_stamp_seconds_combines_sec_and_nanosec():
-    """stamp_seconds adds nanoseconds to the seconds."""
-    assert stamp_seconds(fake(3, 250_000_000)) == pytest.approx(3.25, abs=1e-12)
+def test_stamp_nanoseconds_combines_sec_and_nanosec():
+    """stamp_nanoseconds adds nanoseconds to the seconds, exactly."""
+    assert stamp_nanoseconds(fake(3, 250_000_000)) == 3_250_000_000
 
 
 @pytest.mark.parametrize('order', ['image_first', 'info_first', 'alternating'])

@@ -80,7 +80,6 @@ class HhaEncoder:
     def __init__(self, compile_kernels=False):
         wrap = (lambda fn: torch.compile(fn, dynamic=False)) if compile_kernels else (
             lambda fn: fn)
-        self.compiled = bool(compile_kernels)
         self._moment_planes = wrap(moment_planes)
         self._oriented_normals = wrap(oriented_normals)
         self._gravity_normal_products = wrap(gravity_normal_products)

@@ -16,11 +16,6 @@ def stamp_nanoseconds(msg):
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-def stamp_seconds(msg):
-    """Return the header stamp of a message as float seconds (for messages and logs)."""
-    return stamp_nanoseconds(msg) * 1e-9
-
-
 class ApproximateRgbdSync:
     """
     Group one message per input whose stamps lie within ``slop`` seconds.
