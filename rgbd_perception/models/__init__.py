@@ -1,0 +1,5 @@
+"""torch.nn.Modules of the runtime; ARCHITECTURES maps the class names in manifests to them."""
+
+from rgbd_perception.models.depth_completion import VanishingDepthNet
+
+ARCHITECTURES = {model.__name__: model for model in (VanishingDepthNet,)}

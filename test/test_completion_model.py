@@ -1,0 +1,135 @@
+"""Vanishing Depth model pieces: positional depth encoding, network, IP-Basic, pooling."""
+
+import numpy as np
+import pytest
+import torch
+
+from rgbd_perception.geometry.depth_pooling import masked_mean_pool
+from rgbd_perception.geometry.ip_basic import ip_basic_complete
+from rgbd_perception.models import ARCHITECTURES
+from rgbd_perception.models.depth_completion import VanishingDepthNet
+from rgbd_perception.models.positional_depth_encoding import (MISSING_VALUE,
+                                                              PositionalDepthEncoding)
+
+#: Wavelengths in mm of the 32-channel PDE for 15 m listed in seed 001, appendix A.2.
+PAPER_WAVELENGTHS_MM = (15000.0, 9034.65, 5441.66, 3277.5664, 1974.111, 1189.0267, 716.1628,
+                        431.352, 259.8076, 156.4847, 94.2523, 56.7691, 34.1926, 20.5945,
+                        12.4043, 7.4712)
+
+
+def test_pde_wavelengths_are_the_papers():
+    """Channel k has wavelength d_max * T^(2k/C): the paper's table for C = 32, 15 m."""
+    encoding = PositionalDepthEncoding(32, 3e-4)
+    wavelengths_mm = 15000.0 / encoding.frequencies.double()
+    np.testing.assert_allclose(wavelengths_mm.numpy(), PAPER_WAVELENGTHS_MM, rtol=1e-5)
+
+
+def test_pde_values_and_missing_pixels():
+    """sin/cos of the scaled depth in [-1, 1]; missing pixels hold MISSING_VALUE."""
+    encoding = PositionalDepthEncoding(8, 1e-2)
+    depth = torch.tensor([[[[0.5, 0.0]]]])
+    out = encoding(depth, depth > 0)
+    assert out.shape == (1, 8, 1, 2)
+    frequencies = 1e-2 ** -(torch.arange(4) * 2 / 8)
+    np.testing.assert_allclose(out[0, :4, 0, 0], torch.sin(0.5 * frequencies), rtol=1e-6)
+    np.testing.assert_allclose(out[0, 4:, 0, 0], torch.cos(0.5 * frequencies), rtol=1e-6)
+    assert torch.all(out[0, :, 0, 1] == MISSING_VALUE)
+    with pytest.raises(ValueError, match='even'):
+        PositionalDepthEncoding(7)
+
+
+@pytest.fixture(scope='module')
+def small_net():
+    """Return a seeded small network in eval mode."""
+    torch.manual_seed(0)
+    return VanishingDepthNet('small', bins=16).eval()
+
+
+def test_network_shapes_and_positive_metric_output(small_net):
+    """Full-size output (any size), four scales in training mode, depth > 0."""
+    rgb, depth = torch.rand(2, 3, 50, 70), 3 * torch.rand(2, 1, 50, 70)
+    with torch.no_grad():
+        out = small_net(rgb, depth)
+        scales = small_net(rgb, depth, all_scales=True)
+    assert out.shape == (2, 1, 50, 70)
+    assert torch.all(out > 0) and torch.isfinite(out).all()
+    assert [tuple(s.shape[-2:]) for s in scales] == [(50, 70), (25, 35), (13, 18), (7, 9)]
+    torch.testing.assert_close(scales[0], out)
+
+
+def test_network_is_equivariant_to_depth_scale(small_net):
+    """Depth is normalised per image: scaling the input depth scales the output alike."""
+    torch.manual_seed(1)
+    rgb = torch.rand(1, 3, 32, 48)
+    depth = (1 + torch.rand(1, 1, 32, 48)) * (torch.rand(1, 1, 32, 48) > 0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(small_net(rgb, 4.0 * depth), 4.0 * small_net(rgb, depth),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_frozen_pretrained_rgb_encoder(tmp_path):
+    """A local torchvision state dict loads into the RGB encoder, which stays frozen."""
+    import torchvision
+
+    torch.manual_seed(2)
+    backbone = torchvision.models.mobilenet_v3_small()
+    torch.save(backbone.state_dict(), tmp_path / 'mobilenet.pt')
+    net = VanishingDepthNet('small', bins=8)
+    net.rgb_encoder.load_pretrained(tmp_path / 'mobilenet.pt')
+    torch.testing.assert_close(net.rgb_encoder.stages[0][0][0].weight,
+                               backbone.features[0][0].weight)
+    net.train()
+    assert not net.rgb_encoder.training
+    assert all(not p.requires_grad for p in net.rgb_encoder.parameters())
+    assert any(p.requires_grad for p in net.parameters())
+
+
+def test_architecture_registry_and_sizes():
+    """Manifests name VanishingDepthNet; unknown sizes are refused."""
+    assert ARCHITECTURES['VanishingDepthNet'] is VanishingDepthNet
+    with pytest.raises(ValueError, match='unknown size'):
+        VanishingDepthNet('huge')
+
+
+def test_masked_mean_pool_ignores_missing_pixels():
+    """Blocks average their valid pixels only; empty blocks stay 0; odd sizes round up."""
+    depth = torch.tensor([[[[1.0, 0.0, 2.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0]]]])
+    pooled = masked_mean_pool(depth, 2)
+    torch.testing.assert_close(pooled, torch.tensor([[[[2.0, 2.0], [0.0, 5.0]]]]))
+    assert masked_mean_pool(depth, 1) is depth
+
+
+def _plane(height=120, width=160):
+    rows, cols = np.mgrid[0:height, 0:width]
+    return (1.0 + rows / height + 0.5 * cols / width).astype(np.float32)
+
+
+def test_ip_basic_fills_every_hole_close_to_a_plane():
+    """Random 90 % removal of a slanted plane: hole-free, errors of a few centimetres."""
+    truth = _plane()
+    rng = np.random.default_rng(0)
+    sparse = np.where(rng.random(truth.shape) < 0.1, truth, 0).astype(np.float32)
+    completed = ip_basic_complete(sparse)
+    assert completed.shape == truth.shape and completed.dtype == np.float32
+    assert np.all(completed > 0)
+    assert np.sqrt(np.mean((completed - truth) ** 2)) < 0.05
+
+
+def test_ip_basic_prefers_the_nearer_surface():
+    """Dilation on inverted depth: a gap between a near and a far region takes the near."""
+    depth = np.zeros((40, 40), np.float32)
+    depth[:, :19] = 1.0
+    depth[:, 21:] = 3.0
+    completed = ip_basic_complete(depth)
+    assert np.all(completed[20, 19:21] < 2.0)  # nearer to 1 m than to 3 m (edges blurred)
+    mirrored = ip_basic_complete(depth[:, ::-1].copy())
+    assert np.all(mirrored[20, 19:21] < 2.0)
+
+
+def test_ip_basic_fills_large_holes_and_refuses_empty_frames():
+    """One valid pixel fills the frame; an empty frame is an error."""
+    depth = np.zeros((100, 100), np.float32)
+    depth[80, 30] = 2.0
+    np.testing.assert_allclose(ip_basic_complete(depth), 2.0, atol=1e-4)
+    with pytest.raises(ValueError, match='at least one valid'):
+        ip_basic_complete(np.zeros((10, 10), np.float32))
