@@ -11,7 +11,8 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={'rgbd_perception.ros': ['fastdds_profile.xml'],
+    package_data={'rgbd_perception': ['weights/*.safetensors', 'weights/*.json'],
+                  'rgbd_perception.ros': ['fastdds_profile.xml'],
                   'training': ['configs/*.yaml']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
@@ -31,6 +32,7 @@ setup(
         'console_scripts': [
             'rgbd-perception = rgbd_perception.cli:main',
             'hha_node = rgbd_perception.ros.hha_node:main',
+            'depth_completion_node = rgbd_perception.ros.depth_completion_node:main',
         ],
     },
 )

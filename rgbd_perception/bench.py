@@ -94,3 +94,45 @@ def run_hha_benchmark(args):
         hha = stage(depths[0], intrinsics, depth_scale=scale)
         for label, durations in measure_node_overhead(depths[0], hha, args.frames).items():
             print(format_summary(label, latency_summary(durations)))
+
+
+def _completion_frames(args):
+    """(rgb, depth, depth scale) lists to time: files or the bundled ray-cast sample (VGA)."""
+    if args.depth:
+        from rgbd_perception.image_files import read_depth, read_rgb
+
+        if not args.rgb or len(args.rgb) != len(args.depth):
+            raise ValueError('--rgb needs one colour file per --depth')
+        return [read_rgb(p) for p in args.rgb], [read_depth(p) for p in args.depth], \
+            args.depth_scale
+    from rgbd_perception.sample_scene import sample_frame
+
+    frames = [sample_frame(i, num_frames=10) for i in range(10)]
+    return [f.rgb for f in frames], [f.depth_mm for f in frames], 0.001
+
+
+def run_completion_benchmark(args):
+    """Time the learned completion and, in the same run, the IP-Basic baseline."""
+    import torch
+
+    from rgbd_perception.stages.completion import CompletionStage
+
+    rgbs, depths, scale = _completion_frames(args)
+    height, width = depths[0].shape
+    model = CompletionStage('model', weights=args.weights, device=args.device, half=args.half,
+                            downsample=args.downsample)
+    sync = torch.cuda.synchronize if model.device.type == 'cuda' else (lambda: None)
+    manifest = model.manifest
+    size = manifest['model_kwargs'].get('size')
+    print(f'completion benchmark: {width}x{height}, device {model.device}, fp16 {model.half}, '
+          f"model {manifest['architecture']} {size} at 1/{args.downsample} size, "
+          f'torch threads {torch.get_num_threads()}')
+    pairs = list(zip(rgbs, depths))
+    ours = latency_summary(_time_calls(lambda pair: model(*pair, depth_scale=scale), pairs,
+                                       args.frames, args.warmup, sync))
+    print(format_summary(f'VanishingDepthNet ({model.device})', ours))
+    classical = CompletionStage('ip_basic')
+    baseline = latency_summary(_time_calls(lambda pair: classical(*pair, depth_scale=scale),
+                                           pairs, args.frames, args.warmup))
+    print(format_summary('IP-Basic (cpu)', baseline))
+    print(f"model / IP-Basic time (median): {ours['median'] / baseline['median']:.2f}")

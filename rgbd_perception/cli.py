@@ -1,8 +1,8 @@
 """
 The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
 
-Commands: ``hha``, ``node``, ``bench``, ``demo``. Errors print one clear line and exit
-non-zero; with several inputs every good frame is still written.
+Commands: ``hha``, ``complete``, ``node``, ``bench``, ``demo``. Errors print one clear line and
+exit non-zero; with several inputs every good frame is still written.
 """
 
 import argparse
@@ -11,23 +11,41 @@ from pathlib import Path
 import sys
 import time
 
+import numpy as np
+
 from rgbd_perception.runtime.device import DEVICE_CHOICES
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
-NODES = {'hha': 'rgbd_perception.ros.hha_node'}
+NODES = {'hha': 'rgbd_perception.ros.hha_node',
+         'depth_completion': 'rgbd_perception.ros.depth_completion_node'}
 
 
 class CommandError(Exception):
     """A user-facing error of a command (printed without a traceback)."""
 
 
-def _add_device(parser):
+def _add_device(parser, compile_option=True):
     choices = ', '.join(DEVICE_CHOICES)
     parser.add_argument('--device', default='auto',
                         help=f'compute device: {choices} or cuda:N (default: auto)')
-    parser.add_argument('--compile', action='store_true',
-                        help='fuse per-pixel kernels with torch.compile (one-off compile '
-                             'of tens of seconds per image size)')
+    if compile_option:
+        parser.add_argument('--compile', action='store_true',
+                            help='fuse per-pixel kernels with torch.compile (one-off compile '
+                                 'of tens of seconds per image size)')
+
+
+def _add_completion_options(parser, method_option=True):
+    if method_option:
+        parser.add_argument('--method', choices=('model', 'ip_basic'), default='model',
+                            help='learned model (default) or classical IP-Basic filling')
+        parser.add_argument('--replace-measured', action='store_true',
+                            help='output the model everywhere (default: measured pixels '
+                                 'keep their value)')
+    parser.add_argument('--weights', help='exported VanishingDepthNet .safetensors (default: '
+                        'the bundled small model)')
+    parser.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    parser.add_argument('--downsample', type=int, default=2,
+                        help='the model runs at the input size / this factor (default 2)')
 
 
 def _add_intrinsics(parser, required=True):
@@ -57,17 +75,32 @@ def build_parser():
     _add_depth_scale(hha)
     _add_device(hha)
 
+    complete = commands.add_parser('complete', help='hole-free depth from colour + depth files')
+    complete.add_argument('--rgb', nargs='+', help='colour files, one per --depth (registered '
+                          'to the depth); not needed with --method ip_basic')
+    complete.add_argument('--depth', nargs='+', required=True, help='depth files (PNG or .npy)')
+    outputs = complete.add_mutually_exclusive_group(required=True)
+    outputs.add_argument('--out', help='output file for one frame: .png (uint16 mm) or .npy '
+                         '(float32 m)')
+    outputs.add_argument('--out-dir', help='writes OUT_DIR/<depth stem>.<--format>')
+    complete.add_argument('--format', choices=('npy', 'png'), default='npy',
+                          help='file type with --out-dir (default npy: float32 metres)')
+    _add_completion_options(complete)
+    _add_depth_scale(complete)
+    _add_device(complete, compile_option=False)
+
     node = commands.add_parser('node', help='start a node without a ROS install (venv mode)')
     node.add_argument('name', choices=sorted(NODES))
     node.add_argument('ros_args', nargs=argparse.REMAINDER,
                       help='--ros-args ... (remaps, __ns, -p, --params-file)')
 
     bench = commands.add_parser('bench', help='latency statistics of a stage')
-    bench.add_argument('stage', choices=['hha'])
+    bench.add_argument('stage', choices=['hha', 'completion'])
     bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
     bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
     bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
                        'bundled synthetic sample at VGA)')
+    bench.add_argument('--rgb', nargs='+', help='completion: colour files, one per --depth')
     bench.add_argument('--baseline-port', metavar='DIR',
                        help='checkout of the public Python HHA port (Depth2HHA-python) to '
                             'time on the same frames in this run')
@@ -76,6 +109,7 @@ def build_parser():
     bench.add_argument('--node-overhead', action='store_true',
                        help='also time decode + encode + publish of a VGA frame over rclpy')
     _add_intrinsics(bench, required=False)
+    _add_completion_options(bench, method_option=False)
     _add_depth_scale(bench)
     _add_device(bench)
 
@@ -120,6 +154,45 @@ def _run_hha(args):
         raise CommandError(f'{failures} of {len(args.depth)} frames failed')
 
 
+def _run_complete(args):
+    from rgbd_perception.image_files import read_depth, read_rgb, write_depth_png
+    from rgbd_perception.stages.completion import CompletionStage
+
+    needs_rgb = args.method == 'model'
+    if needs_rgb and (not args.rgb or len(args.rgb) != len(args.depth)):
+        raise CommandError(f'--rgb needs one colour file per --depth ({len(args.depth)}) '
+                           'for --method model')
+    if args.out is not None and len(args.depth) != 1:
+        raise CommandError('--out takes one frame; use --out-dir for several')
+    if args.out is not None and Path(args.out).suffix.lower() not in ('.png', '.npy'):
+        raise CommandError(f'--out must end in .png or .npy: {args.out}')
+    stage = CompletionStage(args.method, weights=args.weights, device=args.device,
+                            half=args.half, downsample=args.downsample,
+                            keep_measured=not args.replace_measured)
+    failures = 0
+    for index, depth_path in enumerate(args.depth):
+        try:
+            rgb = read_rgb(args.rgb[index]) if needs_rgb else None
+            depth = read_depth(depth_path)
+            start = time.perf_counter()
+            completed = stage(rgb, depth, depth_scale=args.depth_scale)
+            elapsed_ms = 1000.0 * (time.perf_counter() - start)
+            target = Path(args.out) if args.out is not None else \
+                Path(args.out_dir) / f'{Path(depth_path).stem}.{args.format}'
+            if target.suffix.lower() == '.png':
+                write_depth_png(target, np.clip(np.round(completed * 1000.0), 0, 65535))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                np.save(target, completed.astype(np.float32))
+            print(f'{target}  ({elapsed_ms:.1f} ms)')
+        except ValueError as exc:
+            failures += 1
+            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
+            print(f'rgbd-perception complete: error: {message}', file=sys.stderr)
+    if failures:
+        raise CommandError(f'{failures} of {len(args.depth)} frames failed')
+
+
 def _run_node(args):
     from rgbd_perception.ros.environment import configure_venv_middleware
 
@@ -129,9 +202,12 @@ def _run_node(args):
 
 
 def _run_bench(args):
-    from rgbd_perception.bench import run_hha_benchmark
+    from rgbd_perception.bench import run_completion_benchmark, run_hha_benchmark
 
-    run_hha_benchmark(args)
+    if args.stage == 'completion':
+        run_completion_benchmark(args)
+    else:
+        run_hha_benchmark(args)
 
 
 def _run_demo(args):
@@ -151,7 +227,8 @@ def _run_demo(args):
     run_demo(Path(args.out_dir), frames, device=args.device, compile_kernels=args.compile)
 
 
-HANDLERS = {'hha': _run_hha, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}
+HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'node': _run_node, 'bench': _run_bench,
+            'demo': _run_demo}
 
 
 def main(argv=None):

@@ -49,3 +49,31 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if 'cuda' in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope='session')
+def tiny_completion_weights(tmp_path_factory):
+    """
+    Return exported weights of an untrained, seeded small VanishingDepthNet (8 bins).
+
+    For plumbing tests (stage, CLI, node) that must not depend on the bundled trained model.
+    """
+    import json
+
+    from safetensors.torch import save_file
+    import torch
+
+    from rgbd_perception.models.depth_completion import VanishingDepthNet
+    from rgbd_perception.runtime.weights import file_sha256
+
+    torch.manual_seed(0)
+    kwargs = {'size': 'small', 'bins': 8}
+    model = VanishingDepthNet(**kwargs)
+    path = tmp_path_factory.mktemp('weights') / 'tiny.safetensors'
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    manifest = {'format_version': 1, 'task': 'completion', 'architecture': 'VanishingDepthNet',
+                'model_kwargs': kwargs, 'config': {}, 'data': {}, 'metrics': None, 'step': 0,
+                'code_revision': 'test', 'created': 'test', 'weights_file': path.name,
+                'weights_sha256': file_sha256(path)}
+    path.with_suffix('.json').write_text(json.dumps(manifest))
+    return path

@@ -174,3 +174,16 @@ def numpy_to_image(array, encoding, header=None):
     data.frombytes(native.reshape(-1).view(np.uint8))
     msg.data = data
     return msg
+
+
+#: Colour encodings and the channel order that makes each RGB (mono8 is repeated).
+COLOUR_ENCODINGS = {'rgb8': [0, 1, 2], 'bgr8': [2, 1, 0], 'rgba8': [0, 1, 2],
+                    'bgra8': [2, 1, 0], 'mono8': [0, 0, 0]}
+
+
+def image_to_rgb(msg):
+    """Decode a colour Image (any of COLOUR_ENCODINGS) into an (H, W, 3) uint8 RGB array."""
+    array = image_to_numpy(msg, COLOUR_ENCODINGS)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return np.ascontiguousarray(array[:, :, COLOUR_ENCODINGS[msg.encoding]])

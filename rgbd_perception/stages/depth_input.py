@@ -1,10 +1,25 @@
-"""Validate raw depth arrays and convert them to metres (shared by every depth stage)."""
+"""Validate raw depth and colour arrays; convert depth to metres (shared by every stage)."""
 
 import numpy as np
 
 
 class DepthError(ValueError):
     """Raised for depth content that cannot be processed (message says why)."""
+
+
+class ColourError(ValueError):
+    """Raised when a colour image is unusable or does not fit its depth image."""
+
+
+def check_colour(rgb, depth_shape):
+    """Return ``rgb`` as an (H, W, 3) uint8 array matching ``depth_shape`` or raise ColourError."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ColourError(f'colour must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
+    if rgb.shape[:2] != tuple(depth_shape):
+        raise ColourError(f'colour size {rgb.shape[1]}x{rgb.shape[0]} != depth size '
+                          f'{depth_shape[1]}x{depth_shape[0]} (register depth to colour)')
+    return rgb
 
 
 class RawDepthError(DepthError):

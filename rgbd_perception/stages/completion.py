@@ -1,0 +1,99 @@
+"""
+Depth completion stage: colour + depth with holes in, (H, W) float32 metres without holes out.
+
+Methods: 'model' (VanishingDepthNet from exported weights, the bundled ones by default) and
+'ip_basic' (classical morphological filling, CPU, no weights).  The model runs at the input
+size divided by ``downsample`` (depth averaged over the valid pixels of each block, colour
+area-averaged) and its output is upsampled bilinearly; measured pixels keep their measurement
+unless keep_measured is False.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rgbd_perception.geometry.depth_pooling import masked_mean_pool
+from rgbd_perception.geometry.ip_basic import ip_basic_complete
+from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.runtime.weights import build_exported
+from rgbd_perception.stages.depth_input import check_colour, depth_to_metres
+
+METHODS = ('model', 'ip_basic')
+BUNDLED_WEIGHTS = (Path(__file__).resolve().parents[1] / 'weights'
+                   / 'depth_completion_small.safetensors')
+
+
+def complete_depth(model, rgb, depth, downsample=2, keep_measured=True):
+    """
+    Run ``model`` on a batch and return (B, 1, H, W) completed depth in metres.
+
+    rgb: (B, 3, H, W) float in [0, 1]; depth: (B, 1, H, W) float metres, 0 = missing; both
+    on the model's device.  Every frame needs at least one valid depth pixel.
+    """
+    small_depth = masked_mean_pool(depth, downsample)
+    small_rgb = F.avg_pool2d(rgb, downsample, ceil_mode=True) if downsample > 1 else rgb
+    predicted = model(small_rgb, small_depth).float()
+    if downsample > 1:
+        predicted = F.interpolate(predicted, size=depth.shape[-2:], mode='bilinear',
+                                  align_corners=False)
+    return torch.where(depth > 0, depth, predicted) if keep_measured else predicted
+
+
+class CompletionStage:
+    """
+    Depth completion on the chosen device; the one implementation every caller uses.
+
+    method: 'model' or 'ip_basic'.  weights: exported .safetensors of a VanishingDepthNet
+    (None: the bundled small model).  device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
+    half: fp16 autocast on CUDA (ignored on the CPU).  downsample: integer factor of the
+    model's working resolution.  keep_measured: measured pixels keep their input value.
+    min_valid_fraction: frames with less valid depth are rejected with DepthError.
+    """
+
+    def __init__(self, method='model', weights=None, device='auto', half=False, downsample=2,
+                 keep_measured=True, min_valid_fraction=0.0):
+        if method not in METHODS:
+            raise ValueError(f'unknown completion method {method!r}, expected one of {METHODS}')
+        if int(downsample) < 1:
+            raise ValueError(f'downsample must be a positive integer, got {downsample}')
+        self.method = method
+        self.device = resolve_device(device)
+        self.half = bool(half) and self.device.type == 'cuda'
+        self.downsample = int(downsample)
+        self.keep_measured = bool(keep_measured)
+        self.min_valid_fraction = float(min_valid_fraction)
+        self.model, self.manifest = None, None
+        if method == 'model':
+            self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS,
+                                                       self.device)
+
+    @torch.inference_mode()
+    def __call__(self, rgb, depth, depth_scale=0.001):
+        """
+        Complete one frame.
+
+        rgb: (H, W, 3) uint8 RGB (unused by 'ip_basic'); depth: (H, W) uint16 (units of
+        ``depth_scale`` m) or float (m), 0/NaN = missing.  Returns (H, W) float32 metres,
+        > 0 everywhere.  Raises DepthError for unusable depth, ColourError for colour that
+        does not match it.
+        """
+        metres = depth_to_metres(depth, depth_scale, self.min_valid_fraction)
+        if self.method == 'ip_basic':
+            completed = ip_basic_complete(metres)
+            return np.where(metres > 0, metres, completed).astype(np.float32) \
+                if self.keep_measured else completed
+        rgb = check_colour(rgb, metres.shape)
+        rgb_tensor = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float() / 255
+        depth_tensor = torch.from_numpy(metres.astype(np.float32)).to(self.device)[None, None]
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
+            completed = complete_depth(self.model, rgb_tensor, depth_tensor, self.downsample,
+                                       self.keep_measured)
+        return completed[0, 0].cpu().numpy()
+
+    def warm_up(self, height=480, width=640):
+        """Run one synthetic frame so that the first real frame is not slowed by set-up."""
+        rows = np.arange(height, dtype=np.float32)[:, None]
+        plane = np.broadcast_to(1.0 + rows / height, (height, width)).copy()
+        self(np.zeros((height, width, 3), np.uint8), plane)
