@@ -15,12 +15,13 @@ from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
 from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_profile_path
+from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
 from rgbd_perception.ros.qos import qos_profile
 
-HHA_CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'hha_node.yaml'
+CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
 FASTDDS = '{http://www.eprosima.com}'
 MIDDLEWARE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'ROS_AUTOMATIC_DISCOVERY_RANGE',
                         'RMW_IMPLEMENTATION')
@@ -367,41 +368,53 @@ def test_fastdds_profile_has_large_shm_transport():
 
 # --- parameters -------------------------------------------------------------------------
 
-ALL_PARAMETERS = COMMON_PARAMETERS + HHA_PARAMETERS
+#: Each node's config file and its declared parameters.
+NODE_PARAMETERS = {'hha_node.yaml': COMMON_PARAMETERS + HHA_PARAMETERS,
+                   'depth_completion_node.yaml': COMMON_PARAMETERS + COMPLETION_PARAMETERS}
+ALL_SPECS = [(config, spec) for config, specs in NODE_PARAMETERS.items() for spec in specs]
 
 
-@pytest.mark.parametrize('spec', ALL_PARAMETERS, ids=lambda spec: spec.name)
-def test_parameter_has_description(spec):
+def _spec_id(item):
+    return f'{item[0]}:{item[1].name}' if isinstance(item, tuple) else str(item)
+
+
+@pytest.mark.parametrize('item', ALL_SPECS, ids=_spec_id)
+def test_parameter_has_description(item):
     """Every declared parameter has a non-empty description."""
+    _, spec = item
     assert isinstance(spec.description, str)
     assert spec.description.strip()
 
 
-def test_parameter_names_unique():
-    """No parameter name is declared twice for hha_node."""
-    names = [spec.name for spec in ALL_PARAMETERS]
+@pytest.mark.parametrize('config', NODE_PARAMETERS)
+def test_parameter_names_unique(config):
+    """No parameter name is declared twice for a node."""
+    names = [spec.name for spec in NODE_PARAMETERS[config]]
     assert len(names) == len(set(names))
 
 
-def hha_config_parameters():
-    """Return the ros__parameters of config/hha_node.yaml, skipping when it is absent."""
-    if not HHA_CONFIG.is_file():
-        pytest.skip(f'{HHA_CONFIG} not present')
-    document = yaml.safe_load(HHA_CONFIG.read_text())
+def config_parameters(config):
+    """Return the ros__parameters of config/<config>, skipping when it is absent."""
+    path = CONFIG_DIR / config
+    if not path.is_file():
+        pytest.skip(f'{path} not present')
+    document = yaml.safe_load(path.read_text())
     assert len(document) == 1, 'expected one node section'
     (section,) = document.values()
     return section['ros__parameters']
 
 
-def test_hha_config_keys_are_declared_names():
-    """config/hha_node.yaml sets exactly the parameters hha_node declares."""
-    assert set(hha_config_parameters()) == {spec.name for spec in ALL_PARAMETERS}
+@pytest.mark.parametrize('config', NODE_PARAMETERS)
+def test_config_keys_are_declared_names(config):
+    """Each node's config file sets exactly the parameters the node declares."""
+    assert set(config_parameters(config)) == {spec.name for spec in NODE_PARAMETERS[config]}
 
 
-@pytest.mark.parametrize('spec', ALL_PARAMETERS, ids=lambda spec: spec.name)
-def test_hha_config_value_types_match_defaults(spec):
-    """Each value in config/hha_node.yaml has the type of the declared default."""
-    parameters = hha_config_parameters()
+@pytest.mark.parametrize('item', ALL_SPECS, ids=_spec_id)
+def test_config_value_types_match_defaults(item):
+    """Each value in a node's config file has the type of the declared default."""
+    config, spec = item
+    parameters = config_parameters(config)
     if spec.name not in parameters:
         pytest.skip(f'{spec.name} not in the config (reported by the keys test)')
     value = parameters[spec.name]

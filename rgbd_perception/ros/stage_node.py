@@ -20,10 +20,10 @@ from rgbd_perception.ros.image_codec import ImageFormatError
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS, declare_parameters
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.ros.sync import ApproximateRgbdSync
-from rgbd_perception.stages.depth_input import DepthError
+from rgbd_perception.stages.depth_input import ColourError, DepthError
 
 #: Errors that mean "this frame's input is bad": logged, frame skipped, node keeps going.
-INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError)
+INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError, ColourError)
 
 
 class FrameInputError(Exception):
