@@ -25,6 +25,11 @@ class Task(abc.ABC):
 
     def __init__(self, config):
         self.config = config
+        self.progress = 0.0
+
+    def set_progress(self, step, steps):
+        """Record the share of training done (step of steps) before each step, for curricula."""
+        self.progress = step / steps
 
     def build_model(self):
         """Return a new model: model_class(**config['model'])."""

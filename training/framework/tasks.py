@@ -5,7 +5,8 @@ Each task is trained by ``python -m training <name> --config cfg.yaml``.  ARCHIT
 model class name (as written in export manifests) to the class.
 """
 
+from training.completion.task import CompletionTask
 from training.framework.toy_depth import ToyDepthTask
 
-TASKS = {task.name: task for task in (ToyDepthTask,)}
+TASKS = {task.name: task for task in (ToyDepthTask, CompletionTask)}
 ARCHITECTURES = {task.model_class.__name__: task.model_class for task in TASKS.values()}

@@ -185,6 +185,7 @@ def _train(task, config, run_dir, context):
             epoch, batch = next(batches)
             batch = {name: value.to(context.device, non_blocking=True)
                      for name, value in batch.items()}
+            task.set_progress(step - 1, steps)
             with torch.autocast(context.device.type, enabled=amp):
                 loss = task.loss(net, batch)
             optimizer.zero_grad(set_to_none=True)

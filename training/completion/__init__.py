@@ -1,0 +1,1 @@
+"""Depth completion by Vanishing Depth: data, randomisation, loss, evaluation and the task."""

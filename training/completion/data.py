@@ -1,0 +1,114 @@
+"""
+Frames for depth completion: synthetic BOP folders (sensor + exact depth) and real samples.
+
+Synthetic folders are written by ``python -m training synth``: depth/ holds the sensor model's
+depth (holes, noise), depth_clean/ the exact depth used as the target.
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from rgbd_perception.geometry.depth_pooling import masked_mean_pool
+from training.datasets.bop import Bop
+from training.datasets.sample import DatasetLayoutError, read_depth_png, require
+from training.datasets.sun_rgbd import decode_depth as decode_sun_depth
+
+NYU_NO_RETURN = 2047  # raw Kinect disparity of a missing measurement
+
+
+def read_synthetic_frame(folder, index):
+    """
+    Return (rgb (H, W, 3) uint8, sensor depth, exact depth (H, W) float32 m) of a synth frame.
+
+    folder: the output folder of ``synth`` (scene folders 000000/ ... inside); index counts
+    frames over its scenes in order.
+    """
+    folder = Path(folder)
+    dataset = Bop(folder.parent, split=folder.name)
+    return _synthetic_frame(dataset, index)
+
+
+def _synthetic_frame(dataset, index):
+    scene_id, im_id = dataset.images[index]
+    scene, cameras, _ = dataset.scenes[scene_id]
+    sample = dataset[index]
+    metres_per_unit = cameras[str(im_id)].get('depth_scale', 1.0) / 1000.0
+    clean = read_depth_png(scene / 'depth_clean' / f'{im_id:06d}.png', metres_per_unit)
+    return sample.rgb, sample.depth, clean
+
+
+def synthetic_frames(folder, limit=None):
+    """Yield (name, rgb, sensor depth, exact depth) of the first ``limit`` frames of a folder."""
+    folder = require(folder, 'synthetic data folder (python -m training synth --out ...)')
+    dataset = Bop(folder.parent, split=folder.name)
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    for index in range(count):
+        yield (f'{folder.name}/{index:06d}', *_synthetic_frame(dataset, index))
+
+
+class SyntheticCompletionFrames(Dataset):
+    """
+    Synthetic frames in memory at 1/downsample size, as the model sees them at run time.
+
+    Items: {'rgb': (3, h, w) float32 in [0, 1], 'depth': (1, h, w) sensor depth, 'clean':
+    (1, h, w) exact depth, float32 metres, 0 = missing}; colour area-averaged, depth averaged
+    over the valid pixels of each block (rgbd_perception.geometry.depth_pooling).
+    """
+
+    def __init__(self, folders, downsample=2):
+        rgb, depth, clean = [], [], []
+        for folder in folders:
+            for _, frame_rgb, frame_depth, frame_clean in synthetic_frames(folder):
+                height, width = frame_depth.shape
+                size = (-(-width // downsample), -(-height // downsample))
+                rgb.append(cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA))
+                pair = torch.from_numpy(np.stack([frame_depth, frame_clean]))[:, None]
+                pooled = masked_mean_pool(pair, downsample)
+                depth.append(pooled[0])
+                clean.append(pooled[1])
+        if not rgb:
+            raise DatasetLayoutError(f'no frames in {list(map(str, folders))}')
+        self.rgb = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
+        self.depth, self.clean = torch.stack(depth), torch.stack(clean)
+
+    def __len__(self):
+        return len(self.rgb)
+
+    def __getitem__(self, index):
+        return {'rgb': self.rgb[index].float() / 255.0, 'depth': self.depth[index],
+                'clean': self.clean[index]}
+
+
+def _read_nyu_raw_depth(path):
+    """Return NYU raw Kinect depth (PGM, little-endian payload) as float32 metres."""
+    raw = cv2.imread(str(require(path, 'NYU raw depth')), cv2.IMREAD_UNCHANGED).byteswap()
+    metres = 351.3 / (1092.5 - raw.astype(np.float32))
+    metres[(raw >= NYU_NO_RETURN) | (metres <= 0)] = 0.0
+    return metres
+
+
+def real_sample_frames(root):
+    """
+    Return [(name, rgb (H, W, 3) uint8, depth (H, W) float32 m)] of ../shared/data/rgbd_samples.
+
+    TUM (uint16 / 5000), SUN RGB-D (bit-rotated millimetres) and NYU v2 raw (Kinect
+    disparity; its depth is NOT registered to the colour image, a few pixels off).
+    """
+    root = require(root, 'real RGB-D sample folder')
+    decoders = [
+        ('tum', 'tum/TUM_color.png', 'tum/TUM_depth.png',
+         lambda path: cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float32) / 5000),
+        ('sun', 'sun/SUN_color.jpg', 'sun/SUN_depth.png',
+         lambda path: decode_sun_depth(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))),
+        ('nyu_raw', 'nyu_raw/NYU_color.ppm', 'nyu_raw/NYU_depth.pgm', _read_nyu_raw_depth),
+    ]
+    frames = []
+    for name, colour, depth, decode in decoders:
+        rgb = cv2.cvtColor(cv2.imread(str(require(root / colour, 'colour image'))),
+                           cv2.COLOR_BGR2RGB)
+        frames.append((name, rgb, decode(require(root / depth, 'depth image'))))
+    return frames

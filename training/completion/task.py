@@ -1,0 +1,90 @@
+"""
+``python -m training completion``: train VanishingDepthNet on synthetic RGB-D frames.
+
+Training batches are whole frames at the model's working size; the loss crops, flips and
+colour-jitters them, randomises the depth distribution, removes 1-99 % of the valid input
+depth (curriculum from reconstruction to balanced) and scores every decoder scale with the
+balanced scale-invariant loss.  evaluate() compares the model with IP-Basic on held-out
+synthetic frames and on the real sample frames (when present) at fixed removal rates.
+"""
+
+from pathlib import Path
+
+from rgbd_perception.models.depth_completion import VanishingDepthNet
+from training.completion.data import (real_sample_frames, synthetic_frames,
+                                      SyntheticCompletionFrames)
+from training.completion.evaluation import evaluate_removal, plot_examples
+from training.completion.loss import multiscale_balanced_loss
+from training.completion.randomise import (jitter_colour, random_crop_and_flip,
+                                           randomise_distribution, removal_fractions,
+                                           remove_depth)
+from training.framework.base_task import Task
+
+
+class CompletionTask(Task):
+    """Depth completion (seed 001); see the module docstring and configs/completion.yaml."""
+
+    name = 'completion'
+    config_name = 'completion.yaml'
+    model_class = VanishingDepthNet
+
+    def build_model(self):
+        """Return a new model; its RGB encoder loads and freezes pretrained.rgb_weights if set."""
+        model = super().build_model()
+        weights = self.config['pretrained']['rgb_weights']
+        if weights:
+            model.rgb_encoder.load_pretrained(weights)
+        return model
+
+    def train_dataset(self):
+        """Return the synthetic training frames (data.train_dirs) at the working size."""
+        data = self.config['data']
+        return SyntheticCompletionFrames([Path(d) for d in data['train_dirs']],
+                                         data['downsample'])
+
+    def eval_dataset(self):
+        """Return the held-out synthetic frames (data.eval_dir) at the working size."""
+        data = self.config['data']
+        return SyntheticCompletionFrames([Path(data['eval_dir'])], data['downsample'])
+
+    def data_description(self):
+        """Return the training and evaluation data, how it was made and what goes in and out."""
+        data = self.config['data']
+        return {'train_dirs': data['train_dirs'], 'eval_dir': data['eval_dir'],
+                'eval_frames': data['eval_frames'], 'real_dir': data['real_dir'],
+                'generated_by': data['generated_by'], 'working_downsample': data['downsample'],
+                'input': 'rgb (3, H, W) float in [0, 1] + depth (1, H, W) metres, 0 = missing',
+                'target': 'exact synthetic depth (depth_clean/), metres'}
+
+    def loss(self, model, batch):
+        """Return the multi-scale balanced scale-invariant loss on a randomised batch."""
+        augment = self.config['augment']
+        height, width = augment['crop']
+        batch = random_crop_and_flip(batch, height, width)
+        depth, clean = randomise_distribution(batch['depth'], batch['clean'], augment['bins'],
+                                              augment['metric_probability'])
+        fractions = removal_fractions(len(depth), self.progress, augment['curriculum_warm_up'])
+        holed, _ = remove_depth(depth, fractions, augment['mask_kinds'])
+        predictions = model(jitter_colour(batch['rgb']), holed, all_scales=True)
+        return multiscale_balanced_loss(predictions, clean, holed > 0)
+
+    def evaluate(self, model, device, out_dir):
+        """Return model and IP-Basic metrics per removal rate; write example PNGs."""
+        data = self.config['data']
+        fractions = data['eval_removal']
+        frames = [(name, rgb, depth, clean) for name, rgb, depth, clean in
+                  synthetic_frames(data['eval_dir'], data['eval_frames'])]
+        synthetic, examples = evaluate_removal(frames, fractions, model, device,
+                                               data['downsample'], seed=data['eval_seed'])
+        plot_examples(examples, out_dir / 'synthetic_examples.png')
+        metrics = {'synthetic': synthetic}
+        real_dir = Path(data['real_dir'])
+        if real_dir.is_dir():
+            real = {}
+            for name, rgb, depth in real_sample_frames(real_dir):
+                real[name], examples = evaluate_removal(
+                    [(name, rgb, depth, depth)], fractions, model, device, data['downsample'],
+                    seed=data['eval_seed'], repeats=data['real_repeats'])
+                plot_examples(examples, out_dir / f'real_{name}_examples.png')
+            metrics['real'] = real
+        return metrics
