@@ -7,13 +7,15 @@ import pytest
 import torch
 
 from training.cli import main
-from training.completion.data import real_sample_frames, SyntheticCompletionFrames
+from training.completion.data import (fit_to_size, real_sample_frames, RealCompletionFrames,
+                                      SyntheticCompletionFrames)
 from training.completion.evaluation import evaluate_removal, perlin_removal
 from training.completion.loss import (balanced_loss, multiscale_balanced_loss,
                                       scale_invariant_log_loss, VARIANCE_FOCUS)
 from training.completion.masks import KINDS, noise_field, perlin_noise, removal_mask
 from training.completion.randomise import (randomise_distribution, removal_fractions,
                                            remove_depth)
+from training.datasets import DatasetLayoutError
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
@@ -184,3 +186,37 @@ def test_evaluation_scores_removed_pixels_only():
     assert entry['model']['rmse'] < 1e-6 < entry['ip_basic']['rmse']
     assert entry['model']['count'] == round(0.5 * depth.size)
     assert set(examples) == {0.5}
+
+
+def test_fit_to_size_crops_the_centre_and_averages_valid_depth_only():
+    """A 48 x 80 frame becomes 24 x 32 from its central 48 x 64; holes do not pull depth down."""
+    rgb = np.zeros((48, 80, 3), np.uint8)
+    rgb[:, :8] = 255                      # cropped away (left margin of 8 columns)
+    depth = np.full((48, 80), 2.0, np.float32)
+    depth[::2, ::2] = 0.0                 # a quarter missing: every output pixel keeps 2 m
+    depth[:2, 8:10] = 0.0                 # the top-left output pixel loses all its input
+    clean = np.full((48, 80), 3.0, np.float32)
+    small_rgb, small_depth, small_clean = fit_to_size(rgb, depth, clean, (24, 32))
+    assert small_rgb.shape == (24, 32, 3) and not small_rgb.any()
+    assert small_depth.shape == small_clean.shape == (1, 24, 32)
+    assert float(small_depth[0, 0, 0]) == 0.0
+    torch.testing.assert_close(small_depth[0].flatten()[1:], torch.full((24 * 32 - 1,), 2.0))
+    torch.testing.assert_close(small_clean, torch.full((1, 24, 32), 3.0))
+
+
+def test_completion_trains_on_a_real_dataset_reader(tmp_path):
+    """data.real_train reads a dataset through training.datasets; its depth is the target."""
+    from test_datasets import write_tum_sequence
+
+    write_tum_sequence(tmp_path / 'tum' / 'rgbd_dataset_freiburg1_xyz', [1.0, 1.1], [1.0, 1.1])
+    frames = RealCompletionFrames('tum', tmp_path / 'tum', (24, 32))
+    item = frames[1]
+    assert len(frames) == 2 and item['rgb'].shape == (3, 24, 32)
+    assert torch.equal(item['depth'], item['clean'])
+    with pytest.raises(DatasetLayoutError, match='unknown dataset'):
+        RealCompletionFrames('nope', tmp_path, (24, 32))
+    overrides = ['data.train_dirs=[]', f'data.real_train=[{{dataset: tum, root: {tmp_path}/tum}}]',
+                 'data.real_train_size=[24,32]', 'augment.crop=[16,24]', 'train.steps=2',
+                 'train.batch_size=2', 'model.bins=8']
+    assert main(['completion', '--run-dir', str(tmp_path / 'run'), *overrides]) == 0
+    assert (tmp_path / 'run' / 'latest.pt').exists()

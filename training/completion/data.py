@@ -1,8 +1,11 @@
 """
-Frames for depth completion: synthetic BOP folders (sensor + exact depth) and real samples.
+Frames for depth completion: synthetic BOP folders, real dataset readers and the real samples.
 
 Synthetic folders are written by ``python -m training synth``: depth/ holds the sensor model's
-depth (holes, noise), depth_clean/ the exact depth used as the target.
+depth (holes, noise), depth_clean/ the exact depth used as the target.  Real datasets come
+through the readers of training.datasets (DATASETS); their target is the dense ground truth
+where the dataset has one (KITTI, VOID, NYU filled), else the sensor depth itself, so that
+removed measurements are scored against what was measured.
 """
 
 from pathlib import Path
@@ -13,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rgbd_perception.geometry.depth_pooling import masked_mean_pool
+from training.datasets import DATASETS
 from training.datasets.bop import Bop
 from training.datasets.sample import DatasetLayoutError, read_depth_png, require
 from training.datasets.sun_rgbd import decode_depth as decode_sun_depth
@@ -48,6 +52,59 @@ def synthetic_frames(folder, limit=None):
     count = len(dataset) if limit is None else min(limit, len(dataset))
     for index in range(count):
         yield (f'{folder.name}/{index:06d}', *_synthetic_frame(dataset, index))
+
+
+def fit_to_size(rgb, depth, clean, size):
+    """
+    Return rgb, depth, clean centre-cropped to the aspect of ``size`` and resized to it.
+
+    rgb (H, W, 3) uint8; depth, clean (H, W) float32 metres, 0 = missing; size (rows, cols).
+    Colour is area-averaged; depth is averaged over the valid pixels under each output pixel
+    (a pixel with none stays 0), so holes never pull depth towards 0.  Returns
+    ((rows, cols, 3) uint8, (1, rows, cols) float32 tensor, same).
+    """
+    rows, cols = size
+    height, width = depth.shape
+    crop_h = min(height, round(width * rows / cols))
+    crop_w = min(width, round(height * cols / rows))
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    window = (slice(top, top + crop_h), slice(left, left + crop_w))
+    rgb = cv2.resize(rgb[window], (cols, rows), interpolation=cv2.INTER_AREA)
+    pooled = []
+    for metres in (depth, clean):
+        metres = np.ascontiguousarray(metres[window], dtype=np.float32)
+        valid = (metres > 0).astype(np.float32)
+        total = cv2.resize(metres * valid, (cols, rows), interpolation=cv2.INTER_AREA)
+        count = cv2.resize(valid, (cols, rows), interpolation=cv2.INTER_AREA)
+        pooled.append(torch.from_numpy(np.where(count > 1e-6, total / np.maximum(count, 1e-6),
+                                                0.0).astype(np.float32))[None])
+    return rgb, pooled[0], pooled[1]
+
+
+class RealCompletionFrames(Dataset):
+    """
+    Frames of a real dataset reader at a fixed working size, read on demand.
+
+    dataset: a key of training.datasets.DATASETS; root: its folder; args: reader keyword
+    arguments (e.g. split); size: (rows, cols) working size.  Items as
+    SyntheticCompletionFrames; 'clean' is the reader's depth_gt or, without one, its depth.
+    """
+
+    def __init__(self, dataset, root, size, args=None):
+        if dataset not in DATASETS:
+            raise DatasetLayoutError(f'unknown dataset {dataset!r}, known: {sorted(DATASETS)}')
+        self.reader = DATASETS[dataset](root, **(args or {}))
+        self.size = tuple(size)
+
+    def __len__(self):
+        return len(self.reader)
+
+    def __getitem__(self, index):
+        sample = self.reader[index]
+        clean = sample.depth if sample.depth_gt is None else sample.depth_gt
+        rgb, depth, clean = fit_to_size(sample.rgb, sample.depth, clean, self.size)
+        return {'rgb': torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0, 'depth': depth,
+                'clean': clean}
 
 
 class SyntheticCompletionFrames(Dataset):

@@ -1,5 +1,5 @@
 """
-``python -m training completion``: train VanishingDepthNet on synthetic RGB-D frames.
+``python -m training completion``: train VanishingDepthNet on synthetic (and real) RGB-D frames.
 
 Training batches are whole frames at the model's working size; the loss crops, flips and
 colour-jitters them, randomises the depth distribution, removes 1-99 % of the valid input
@@ -10,9 +10,11 @@ synthetic frames and on the real sample frames (when present) at fixed removal r
 
 from pathlib import Path
 
+from torch.utils.data import ConcatDataset
+
 from rgbd_perception.models.depth_completion import VanishingDepthNet
-from training.completion.data import (real_sample_frames, synthetic_frames,
-                                      SyntheticCompletionFrames)
+from training.completion.data import (real_sample_frames, RealCompletionFrames,
+                                      synthetic_frames, SyntheticCompletionFrames)
 from training.completion.evaluation import evaluate_removal, plot_examples
 from training.completion.loss import multiscale_balanced_loss
 from training.completion.randomise import (jitter_colour, random_crop_and_flip,
@@ -37,10 +39,14 @@ class CompletionTask(Task):
         return model
 
     def train_dataset(self):
-        """Return the synthetic training frames (data.train_dirs) at the working size."""
+        """Return the synthetic (data.train_dirs) and real (data.real_train) training frames."""
         data = self.config['data']
-        return SyntheticCompletionFrames([Path(d) for d in data['train_dirs']],
-                                         data['downsample'])
+        parts = [RealCompletionFrames(entry['dataset'], entry['root'], data['real_train_size'],
+                                      entry.get('args')) for entry in data['real_train']]
+        if data['train_dirs']:
+            parts.insert(0, SyntheticCompletionFrames([Path(d) for d in data['train_dirs']],
+                                                      data['downsample']))
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def eval_dataset(self):
         """Return the held-out synthetic frames (data.eval_dir) at the working size."""
@@ -50,7 +56,8 @@ class CompletionTask(Task):
     def data_description(self):
         """Return the training and evaluation data, how it was made and what goes in and out."""
         data = self.config['data']
-        return {'train_dirs': data['train_dirs'], 'eval_dir': data['eval_dir'],
+        return {'train_dirs': data['train_dirs'], 'real_train': data['real_train'],
+                'eval_dir': data['eval_dir'],
                 'eval_frames': data['eval_frames'], 'real_dir': data['real_dir'],
                 'generated_by': data['generated_by'], 'working_downsample': data['downsample'],
                 'input': 'rgb (3, H, W) float in [0, 1] + depth (1, H, W) metres, 0 = missing',
