@@ -13,8 +13,8 @@ import yaml
 
 from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
-from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS
+from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_profile_path
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS
