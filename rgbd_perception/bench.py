@@ -125,7 +125,7 @@ def run_completion_benchmark(args):
     manifest = model.manifest
     size = manifest['model_kwargs'].get('size')
     print(f'completion benchmark: {width}x{height}, device {model.device}, fp16 {model.half}, '
-          f"model {manifest['architecture']} {size} at 1/{args.downsample} size, "
+          f"model {manifest['architecture']} {size} at 1/{model.downsample} size, "
           f'torch threads {torch.get_num_threads()}')
     pairs = list(zip(rgbs, depths))
     ours = latency_summary(_time_calls(lambda pair: model(*pair, depth_scale=scale), pairs,

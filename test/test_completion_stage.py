@@ -103,3 +103,19 @@ def test_cli_complete_errors_exit_non_zero(frame, tiny_completion_weights, tmp_p
     err = capsys.readouterr().err
     assert 'missing.png: no such file' in err and '1 of 2 frames failed' in err
     assert (tmp_path / 'out' / 'a_depth.npy').is_file()  # the good frame is still written
+
+
+def test_stage_runs_at_the_factor_the_weights_were_trained_at(tiny_completion_weights,
+                                                              tmp_path):
+    """downsample=0 takes data.working_downsample of the manifest (2 when it has none)."""
+    import json
+    import shutil
+
+    assert CompletionStage('model', weights=tiny_completion_weights, device='cpu').downsample == 2
+    weights = tmp_path / 'at4.safetensors'
+    shutil.copy(tiny_completion_weights, weights)
+    manifest = json.loads(tiny_completion_weights.with_suffix('.json').read_text())
+    manifest['data'] = {'working_downsample': 4}
+    weights.with_suffix('.json').write_text(json.dumps(manifest))
+    assert CompletionStage('model', weights=weights, device='cpu').downsample == 4
+    assert CompletionStage('model', weights=weights, device='cpu', downsample=3).downsample == 3

@@ -26,8 +26,9 @@ COMPLETION_PARAMETERS = (
                   'exported .safetensors weights of a VanishingDepthNet (with its .json '
                   'manifest); empty: the bundled small model'),
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
-    ParameterSpec('downsample', 2,
-                  'the model runs at the input size divided by this integer factor'),
+    ParameterSpec('downsample', 0,
+                  'the model runs at the input size divided by this integer factor; 0: the '
+                  'factor the weights were trained at (their manifest)'),
     ParameterSpec('keep_measured', True,
                   'measured depth pixels keep their value; false publishes the model output '
                   'everywhere'),

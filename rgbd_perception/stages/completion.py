@@ -3,9 +3,9 @@ Depth completion stage: colour + depth with holes in, (H, W) float32 metres with
 
 Methods: 'model' (VanishingDepthNet from exported weights, the bundled ones by default) and
 'ip_basic' (classical morphological filling, CPU, no weights).  The model runs at the input
-size divided by ``downsample`` (depth averaged over the valid pixels of each block, colour
-area-averaged) and its output is upsampled bilinearly; measured pixels keep their measurement
-unless keep_measured is False.
+size divided by ``downsample`` (by default the factor it was trained at, from its manifest;
+depth averaged over the valid pixels of each block, colour area-averaged) and its output is
+upsampled bilinearly; measured pixels keep their measurement unless keep_measured is False.
 """
 
 from pathlib import Path
@@ -25,7 +25,7 @@ BUNDLED_WEIGHTS = (Path(__file__).resolve().parents[1] / 'weights'
                    / 'depth_completion_small.safetensors')
 
 
-def complete_depth(model, rgb, depth, downsample=2, keep_measured=True):
+def complete_depth(model, rgb, depth, downsample, keep_measured=True):
     """
     Run ``model`` on a batch and return (B, 1, H, W) completed depth in metres.
 
@@ -48,26 +48,28 @@ class CompletionStage:
     method: 'model' or 'ip_basic'.  weights: exported .safetensors of a VanishingDepthNet
     (None: the bundled small model).  device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
     half: fp16 autocast on CUDA (ignored on the CPU).  downsample: integer factor of the
-    model's working resolution.  keep_measured: measured pixels keep their input value.
+    model's working resolution; 0 = the factor the weights were trained at (manifest
+    data.working_downsample, else 2).  keep_measured: measured pixels keep their input value.
     min_valid_fraction: frames with less valid depth are rejected with DepthError.
     """
 
-    def __init__(self, method='model', weights=None, device='auto', half=False, downsample=2,
+    def __init__(self, method='model', weights=None, device='auto', half=False, downsample=0,
                  keep_measured=True, min_valid_fraction=0.0):
         if method not in METHODS:
             raise ValueError(f'unknown completion method {method!r}, expected one of {METHODS}')
-        if int(downsample) < 1:
-            raise ValueError(f'downsample must be a positive integer, got {downsample}')
+        if int(downsample) < 0:
+            raise ValueError(f'downsample must be a positive integer or 0, got {downsample}')
         self.method = method
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == 'cuda'
-        self.downsample = int(downsample)
         self.keep_measured = bool(keep_measured)
         self.min_valid_fraction = float(min_valid_fraction)
         self.model, self.manifest = None, None
         if method == 'model':
             self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS,
                                                        self.device)
+        trained_at = (self.manifest or {}).get('data', {}).get('working_downsample', 2)
+        self.downsample = int(downsample) or int(trained_at)
 
     @torch.inference_mode()
     def __call__(self, rgb, depth, depth_scale=0.001):
