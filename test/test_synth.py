@@ -8,9 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbd_perception.image_files import read_depth
 from training.synth import cli
 from training.synth.annotate import bounding_box
-from training.synth.bop_writer import DEPTH_SCALE_MM, depth_to_png
+from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_SCALE_MM,
+                                       frame_depth_scale)
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at, project
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
@@ -412,6 +414,26 @@ def test_no_sensor_means_depth_equals_clean_depth(catalogue, tmp_path):
     scene = tmp_path / 'none' / '000000'
     assert (scene / 'depth' / '000000.png').read_bytes() == \
         (scene / 'depth_clean' / '000000.png').read_bytes()
+
+
+def test_room_views_see_across_a_larger_room_in_mm_units(catalogue, tmp_path):
+    """Room views look across the room; frames beyond 6.5 m keep their depth in 1 mm units."""
+    options = SceneOptions(min_objects=1, max_objects=2, room_view_probability=1.0)
+    generate(_config(tmp_path / 'room', frames=4, sensor='none', width=96, height=72,
+                     scene=options), catalogue)
+    far_frames = 0
+    for scene, im_id, _, camera, _, _ in _images(tmp_path / 'room'):
+        assert camera['depth_scale'] in (DEPTH_SCALE_MM, FAR_DEPTH_SCALE_MM)
+        depth_m = read_depth(scene / 'depth_clean' / f'{im_id:06d}.png') \
+            * camera['depth_scale'] / 1000.0
+        assert (depth_m > 0).all()     # a closed room: every pixel sees a surface
+        assert np.median(depth_m) > 1.0
+        far_frames += camera['depth_scale'] == FAR_DEPTH_SCALE_MM
+        if camera['depth_scale'] == FAR_DEPTH_SCALE_MM:
+            assert depth_m.max() > 6.5
+    assert far_frames >= 1
+    assert frame_depth_scale(np.array([6.4])) == DEPTH_SCALE_MM
+    assert frame_depth_scale(np.array([6.6])) == FAR_DEPTH_SCALE_MM
 
 
 def test_apply_sensor_without_a_model_copies():

@@ -19,8 +19,10 @@ Layout of an output folder DIR (like a BOP ``train_pbr`` split)::
     DIR/{scene_id:06d}/gravity.json         [gx, gy, gz]: gravity (down), unit, camera frame
 
 Depth PNGs hold depth_mm / depth_scale with depth_scale = :data:`DEPTH_SCALE_MM` = 0.1 (as BOP's
-PBR renders): units of 0.1 mm, so depth_mm = value * depth_scale, up to 6.5535 m; farther or
-missing pixels are 0. Keys of the per-scene files are im_id strings.
+PBR renders): units of 0.1 mm, so depth_mm = value * depth_scale, up to 6.5535 m; a frame whose
+exact depth reaches farther (room views) is written in :data:`FAR_DEPTH_SCALE_MM` = 1 mm units
+(up to 65.535 m), its own depth_scale in scene_camera.json. Missing pixels are 0. Keys of the
+per-scene files are im_id strings.
 """
 
 import json
@@ -33,6 +35,7 @@ from rgbd_perception.image_files import write_depth_png, write_rgb
 from training.synth.meshes import write_ply
 
 DEPTH_SCALE_MM = 0.1
+FAR_DEPTH_SCALE_MM = 1.0
 SCENE_FILES = ('scene_gt.json', 'scene_camera.json', 'scene_gt_info.json', 'gravity.json')
 
 
@@ -40,6 +43,11 @@ def depth_to_png(depth_m, depth_scale=DEPTH_SCALE_MM):
     """Return (H, W) uint16 depth units (mm / depth_scale) of metres; out of range -> 0."""
     units = np.round(depth_m.astype(np.float64) * (1000.0 / depth_scale))
     return np.where((units > 0) & (units <= 65535), units, 0).astype(np.uint16)
+
+
+def frame_depth_scale(depth_clean_m):
+    """Return the depth_scale of a frame: DEPTH_SCALE_MM, or FAR_DEPTH_SCALE_MM beyond 6.5 m."""
+    return DEPTH_SCALE_MM if float(depth_clean_m.max(initial=0.0)) <= 6.5 else FAR_DEPTH_SCALE_MM
 
 
 def scene_dir(out, scene_id):
@@ -52,13 +60,15 @@ def _write_mask(path, mask):
         raise OSError(f'{path}: could not write image')
 
 
-def write_frame_images(folder, im_id, rgb, depth_m, depth_clean_m, annotations):
-    """Write a frame's rgb, depth, depth_clean and masks into a scene folder."""
+def write_frame_images(folder, im_id, rgb, depth_m, depth_clean_m, annotations,
+                       depth_scale=DEPTH_SCALE_MM):
+    """Write a frame's rgb, depth, depth_clean (units of depth_scale mm) and masks."""
     folder = Path(folder)
     name = f'{im_id:06d}'
     write_rgb(folder / 'rgb' / f'{name}.png', rgb)
-    write_depth_png(folder / 'depth' / f'{name}.png', depth_to_png(depth_m))
-    write_depth_png(folder / 'depth_clean' / f'{name}.png', depth_to_png(depth_clean_m))
+    write_depth_png(folder / 'depth' / f'{name}.png', depth_to_png(depth_m, depth_scale))
+    write_depth_png(folder / 'depth_clean' / f'{name}.png',
+                    depth_to_png(depth_clean_m, depth_scale))
     for kind in ('mask', 'mask_visib'):
         (folder / kind).mkdir(parents=True, exist_ok=True)
     for gt_index, annotation in enumerate(annotations):
@@ -66,17 +76,18 @@ def write_frame_images(folder, im_id, rgb, depth_m, depth_clean_m, annotations):
         _write_mask(folder / 'mask_visib' / f'{name}_{gt_index:06d}.png', annotation.mask_visib)
 
 
-def frame_entries(k, rotation_w2c, translation_w2c, gravity, annotations):
+def frame_entries(k, rotation_w2c, translation_w2c, gravity, annotations,
+                  depth_scale=DEPTH_SCALE_MM):
     """
     Return a frame's entries of the four per-scene files, keyed like :data:`SCENE_FILES`.
 
-    Translations are written in millimetres, rotations row-major.
+    Translations are written in millimetres, rotations row-major; depth_scale: the frame's.
     """
     return {
         'scene_gt.json': [{'cam_R_m2c': _flat(a.rotation_m2c),
                            'cam_t_m2c': _flat(1000.0 * a.translation_m2c),
                            'obj_id': int(a.obj_id)} for a in annotations],
-        'scene_camera.json': {'cam_K': _flat(k), 'depth_scale': DEPTH_SCALE_MM,
+        'scene_camera.json': {'cam_K': _flat(k), 'depth_scale': depth_scale,
                               'cam_R_w2c': _flat(rotation_w2c),
                               'cam_t_w2c': _flat(1000.0 * translation_w2c)},
         'scene_gt_info.json': [a.info for a in annotations],

@@ -62,6 +62,9 @@ def add_arguments(parser):
     parser.add_argument('--shadow-prob', type=float, default=0.0,
                         help='probability of TinyRenderer shadows (default 0: they double the '
                              'render time and come out faint)')
+    parser.add_argument('--room-views', type=float, default=0.0,
+                        help='share of room views: a larger room with furniture seen from '
+                             'anywhere in it, depth up to ~12 m (default 0: tabletop views)')
 
 
 def run(args):
@@ -82,7 +85,8 @@ def run(args):
     options = SceneOptions(min_objects=args.min_objects, max_objects=args.max_objects,
                            max_distractors=args.max_distractors,
                            occluder_probability=args.occluder_prob,
-                           shadow_probability=args.shadow_prob)
+                           shadow_probability=args.shadow_prob,
+                           room_view_probability=args.room_views)
     config = SynthConfig(out=str(out), frames=args.frames, seed=args.seed, width=args.width,
                          height=args.height, vfov_deg=args.vfov, sensor=args.sensor,
                          frames_per_scene=args.frames_per_scene, scene=options)

@@ -16,8 +16,9 @@ import time
 import numpy as np
 
 from training.synth.annotate import annotate
-from training.synth.bop_writer import (frame_entries, scene_dir, write_dataset_files,
-                                       write_frame_images, write_scene_files)
+from training.synth.bop_writer import (frame_depth_scale, frame_entries, scene_dir,
+                                       write_dataset_files, write_frame_images,
+                                       write_scene_files)
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov
 from training.synth.render import Renderer
 from training.synth.scene import DistractorMeshes, sample_scene, SceneOptions
@@ -86,9 +87,10 @@ def render_and_write(renderer, scene, k, sensor, rng, folder, im_id):
     light = scene.rotation_w2c @ np.asarray(scene.lighting.direction)
     depth = apply_sensor(PRESETS[sensor], frame.depth, frame.rgb, k, light, glossy, rng)
     annotations = annotate(scene, frame.labels, k, depth)
-    write_frame_images(folder, im_id, frame.rgb, depth, frame.depth, annotations)
+    depth_scale = frame_depth_scale(frame.depth)
+    write_frame_images(folder, im_id, frame.rgb, depth, frame.depth, annotations, depth_scale)
     return frame_entries(k, scene.rotation_w2c, scene.translation_w2c,
-                         gravity_in_camera(scene.rotation_w2c), annotations)
+                         gravity_in_camera(scene.rotation_w2c), annotations, depth_scale)
 
 
 _WRITER = None

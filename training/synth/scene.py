@@ -11,7 +11,11 @@ distractors (pybullet_data's random_urdfs meshes, not annotated) on the table or
 sometimes an occluder (a board standing on the floor between camera and table). The camera is
 0.6-1.8 m above the floor (and at least 0.15 m above the table top), 0.3-1.4 m away
 horizontally from a point on the table near the objects, looks at it and is rolled by up to
-10 degrees. Materials: random colours, random textures (:mod:`training.synth.textures`), a
+10 degrees. A room view (SceneOptions.room_view_probability) instead draws a larger room
+(1-6 m half extents: offices, halls, corridors) with cabinets and shelves standing against the
+walls, and a camera 0.8-1.8 m high anywhere in it looking across the room at a point 0.2-2 m
+high, as a robot sees a room: depth up to about 12 m, the table and objects anywhere or
+out of view. Materials: random colours, random textures (:mod:`training.synth.textures`), a
 glossy flag per body (drives the specular holes of the sensor model). Lighting: direction,
 colour and TinyRenderer's ambient / diffuse / specular coefficients, shadows sometimes.
 """
@@ -92,6 +96,7 @@ class SceneOptions:
     Counts and probabilities of the random scene contents.
 
     near: the camera's near clipping plane (m); objects are kept beyond it.
+    room_view_probability: share of frames that are room views (module docstring).
     """
 
     min_objects: int = 1
@@ -99,6 +104,7 @@ class SceneOptions:
     max_distractors: int = 3
     occluder_probability: float = 0.3
     shadow_probability: float = 0.0
+    room_view_probability: float = 0.0
     near: float = 0.05
 
 
@@ -131,10 +137,10 @@ def _box_body(rng, size, centre, yaw, texture_probability, tile=None, glossy_pro
                 rgba, texture, glossy)
 
 
-def _room(rng):
+def _room(rng, half_range=(1.5, 2.5), height_range=(2.5, 3.0)):
     """Return (bodies, floor rectangle, half extents) of floor, walls and ceiling."""
-    half = rng.uniform(1.5, 2.5, 2)
-    height = rng.uniform(2.5, 3.0)
+    half = rng.uniform(*half_range, 2)
+    height = rng.uniform(*height_range)
     thickness = 0.05
     bodies = [_box_body(rng, (2 * half[0] + 0.2, 2 * half[1] + 0.2, thickness),
                         (0, 0, -thickness / 2), 0.0, 0.8, rng.uniform(0.3, 1.0), 0.1)]
@@ -243,6 +249,48 @@ def _camera(rng, table, floor_half, objects, near, tries=100):
     return pose
 
 
+def _furniture(rng, floor_half, floor_occupancy, count):
+    """Return up to ``count`` boxes (cabinets, shelves) standing against the room's walls."""
+    bodies = []
+    for _ in range(count):
+        width, depth = rng.uniform(0.4, 1.6), rng.uniform(0.3, 0.7)
+        height = rng.uniform(0.4, 2.2)
+        axis, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+        along = 1 - axis
+        centre = np.zeros(2)
+        centre[axis] = sign * (floor_half[axis] - depth / 2 - 0.01)
+        centre[along] = rng.uniform(-1.0, 1.0) * max(floor_half[along] - width / 2, 0.0)
+        yaw = 0.0 if axis == 1 else math.pi / 2
+        corners = (np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+                   * np.array([width, depth]) / 2) @ yaw_rotation(yaw)[:2, :2].T + centre
+        polygon = footprint(corners)
+        if not floor_occupancy.is_free(polygon):
+            continue
+        floor_occupancy.add(polygon)
+        bodies.append(_box_body(rng, (width, depth, height), (*centre, height / 2), yaw, 0.6,
+                                rng.uniform(0.2, 0.8), 0.2))
+    return bodies
+
+
+def _room_camera(rng, floor_half, floor_occupancy, tries=100):
+    """
+    Return (R_w2c, t_w2c) of a camera standing in the free floor looking across the room.
+
+    The camera looks at a random point of the room at least half the room's larger half
+    extent away (horizontally), between 0.2 m and 2 m high, rolled by up to 10 degrees.
+    """
+    square = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    for _ in range(tries):
+        eye = np.array([*rng.uniform(-1.0, 1.0, 2) * (floor_half - 0.3),
+                        rng.uniform(0.8, 1.8)])
+        target = np.array([*rng.uniform(-1.0, 1.0, 2) * floor_half, rng.uniform(0.2, 2.0)])
+        if np.linalg.norm(target[:2] - eye[:2]) < 0.5 * floor_half.max() or \
+                not floor_occupancy.is_free(footprint(eye[:2] + square * 0.2)):
+            continue
+        return look_at(eye, target, math.radians(rng.uniform(-10.0, 10.0)))
+    raise RuntimeError('no free camera position in the room')
+
+
 def _occluder(rng, eye, target, floor_occupancy):
     """Return a board standing on the floor between camera and table, or None."""
     fraction = rng.uniform(0.3, 0.7)
@@ -279,16 +327,23 @@ def sample_scene(rng, catalogue, distractors, options=SceneOptions()):
 
     catalogue: list of ObjectModel; distractors: a :class:`DistractorMeshes`.
     """
-    room, floor, floor_half = _room(rng)
+    # Drawn only when asked for, so that tabletop-only sequences stay as they were.
+    room_view = options.room_view_probability > 0 and rng.random() < \
+        options.room_view_probability
+    room, floor, floor_half = _room(rng, (1.0, 6.0), (2.4, 3.2)) if room_view else _room(rng)
     table_bodies, table = _table(rng)
     occupancy = Occupancy()
     objects = _objects(rng, catalogue, table, occupancy, options)
     extra, floor_occupancy = _distractors(rng, distractors, table, floor, occupancy, options)
-    rotation_w2c, translation_w2c, eye, target = _camera(rng, table, floor_half, objects,
-                                                         options.near)
+    if room_view:
+        extra += _furniture(rng, floor_half, floor_occupancy, int(rng.integers(2, 9)))
+        rotation_w2c, translation_w2c = _room_camera(rng, floor_half, floor_occupancy)
+    else:
+        rotation_w2c, translation_w2c, eye, target = _camera(rng, table, floor_half, objects,
+                                                             options.near)
     objects = [b for b in objects if _in_front(rotation_w2c, translation_w2c, [b], options.near)]
     bodies = room + table_bodies + objects + extra
-    if rng.random() < options.occluder_probability:
+    if not room_view and rng.random() < options.occluder_probability:
         occluder = _occluder(rng, eye, target, floor_occupancy)
         bodies += [occluder] if occluder is not None else []
     return Scene(tuple(bodies), rotation_w2c, translation_w2c, _lighting(rng, options))
