@@ -125,6 +125,26 @@ def build_parser():
     return parser
 
 
+def _process_frames(command, depth_paths, process_frame):
+    """
+    Call process_frame(index, depth path) -> (written path, ms) for every frame.
+
+    A frame that raises ValueError is reported on one line naming its file; the others are
+    still processed; CommandError at the end when any failed.
+    """
+    failures = 0
+    for index, depth_path in enumerate(depth_paths):
+        try:
+            target, elapsed_ms = process_frame(index, depth_path)
+            print(f'{target}  ({elapsed_ms:.1f} ms)')
+        except ValueError as exc:
+            failures += 1
+            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
+            print(f'rgbd-perception {command}: error: {message}', file=sys.stderr)
+    if failures:
+        raise CommandError(f'{failures} of {len(depth_paths)} frames failed')
+
+
 def _run_hha(args):
     from rgbd_perception.geometry.camera import Intrinsics
     from rgbd_perception.image_files import read_depth, write_rgb
@@ -136,23 +156,18 @@ def _run_hha(args):
     intrinsics = Intrinsics(*args.intrinsics)
     stage = HhaStage(device=args.device, gravity=args.gravity, compile_kernels=args.compile)
     out_dir = Path(args.out_dir)
-    failures = 0
-    for index, depth_path in enumerate(args.depth):
-        try:
-            depth = read_depth(depth_path)
-            raw = None if args.raw_depth is None else read_depth(args.raw_depth[index])
-            start = time.perf_counter()
-            hha = stage(depth, intrinsics, raw_depth=raw, depth_scale=args.depth_scale)
-            elapsed_ms = 1000.0 * (time.perf_counter() - start)
-            target = out_dir / f'{Path(depth_path).stem}.png'
-            write_rgb(target, hha)
-            print(f'{target}  ({elapsed_ms:.1f} ms)')
-        except ValueError as exc:
-            failures += 1
-            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
-            print(f'rgbd-perception hha: error: {message}', file=sys.stderr)
-    if failures:
-        raise CommandError(f'{failures} of {len(args.depth)} frames failed')
+
+    def encode(index, depth_path):
+        depth = read_depth(depth_path)
+        raw = None if args.raw_depth is None else read_depth(args.raw_depth[index])
+        start = time.perf_counter()
+        hha = stage(depth, intrinsics, raw_depth=raw, depth_scale=args.depth_scale)
+        elapsed_ms = 1000.0 * (time.perf_counter() - start)
+        target = out_dir / f'{Path(depth_path).stem}.png'
+        write_rgb(target, hha)
+        return target, elapsed_ms
+
+    _process_frames('hha', args.depth, encode)
 
 
 def _run_complete(args):
@@ -170,28 +185,23 @@ def _run_complete(args):
     stage = CompletionStage(args.method, weights=args.weights, device=args.device,
                             half=args.half, downsample=args.downsample,
                             keep_measured=not args.replace_measured)
-    failures = 0
-    for index, depth_path in enumerate(args.depth):
-        try:
-            rgb = read_rgb(args.rgb[index]) if needs_rgb else None
-            depth = read_depth(depth_path)
-            start = time.perf_counter()
-            completed = stage(rgb, depth, depth_scale=args.depth_scale)
-            elapsed_ms = 1000.0 * (time.perf_counter() - start)
-            target = Path(args.out) if args.out is not None else \
-                Path(args.out_dir) / f'{Path(depth_path).stem}.{args.format}'
-            if target.suffix.lower() == '.png':
-                write_depth_png(target, np.clip(np.round(completed * 1000.0), 0, 65535))
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                np.save(target, completed.astype(np.float32))
-            print(f'{target}  ({elapsed_ms:.1f} ms)')
-        except ValueError as exc:
-            failures += 1
-            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
-            print(f'rgbd-perception complete: error: {message}', file=sys.stderr)
-    if failures:
-        raise CommandError(f'{failures} of {len(args.depth)} frames failed')
+
+    def complete(index, depth_path):
+        rgb = read_rgb(args.rgb[index]) if needs_rgb else None
+        depth = read_depth(depth_path)
+        start = time.perf_counter()
+        completed = stage(rgb, depth, depth_scale=args.depth_scale)
+        elapsed_ms = 1000.0 * (time.perf_counter() - start)
+        target = Path(args.out) if args.out is not None else \
+            Path(args.out_dir) / f'{Path(depth_path).stem}.{args.format}'
+        if target.suffix.lower() == '.png':
+            write_depth_png(target, np.clip(np.round(completed * 1000.0), 0, 65535))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            np.save(target, completed.astype(np.float32))
+        return target, elapsed_ms
+
+    _process_frames('complete', args.depth, complete)
 
 
 def _run_node(args):

@@ -1,5 +1,5 @@
 """
-The main job on the bundled sample: nodes in their own process, frames over real topics.
+The main job on the bundled sample: nodes in their own processes, frames over real topics.
 
 Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.bop_sequence, or
 the ray-cast rgbd_perception.sample_scene) to a node started through the CLI (as a user would in
@@ -60,85 +60,123 @@ def contact_sheet(rows, labels, tile_width=320):
     return np.concatenate([header] + sheet_rows, axis=0)
 
 
-def _start_node(device, compile_kernels):
-    command = [sys.executable, '-m', 'rgbd_perception.cli', 'node', 'hha', '--ros-args',
-               '-r', f'__ns:={NAMESPACE}', '--params-file',
-               str(share_path('config', 'hha_node.yaml')), '-p', f'device:={device}',
-               '-p', f'compile:={str(compile_kernels).lower()}',
+#: The demo's nodes: name -> extra ros-args.  depth_completion_node also publishes HHA from
+#: the completed depth, remapped beside hha_node's HHA of the raw depth (the lesson of seed 000).
+DEMO_NODES = {
+    'hha': ['--params-file', 'hha_node.yaml'],
+    'depth_completion': ['--params-file', 'depth_completion_node.yaml', '-p', 'publish_hha:=true',
+                         '-r', 'hha/image:=hha_completed/image'],
+}
+#: Collected outputs: topic (in NAMESPACE) -> output folder.
+DEMO_OUTPUTS = {'hha/image': 'hha', 'depth/completed': 'completed',
+                'hha_completed/image': 'hha_completed'}
+
+
+def _start_node(name, device, compile_kernels):
+    extra = [share_path('config', arg) if arg.endswith('.yaml') else arg
+             for arg in DEMO_NODES[name]]
+    command = [sys.executable, '-m', 'rgbd_perception.cli', 'node', name, '--ros-args',
+               '-r', f'__ns:={NAMESPACE}', *map(str, extra), '-p', f'device:={device}',
                '-p', 'input_reliability:=reliable', '-p', 'output_reliability:=reliable']
+    if name == 'hha':
+        command += ['-p', f'compile:={str(compile_kernels).lower()}']
     return subprocess.Popen(command, env=os.environ.copy())
 
 
 def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0):
     """
-    Run hha_node over a sequence and write ``out_dir``; return the HHA images by stamp.
+    Run hha_node and depth_completion_node over a sequence and write ``out_dir``.
 
     frames: a list of objects with index (int, increasing), rgb ((H, W, 3) uint8), depth_mm
     ((H, W) uint16 millimetres, 0 = missing) and intrinsics ((fx, fy, cx, cy) pixels), e.g.
     rgbd_perception.bop_sequence.SequenceFrame or rgbd_perception.sample_scene.SampleFrame.
+    Returns {topic: {stamp seconds: decoded image}} of DEMO_OUTPUTS.
     """
     out_dir = Path(out_dir)
-    node_process = _start_node(device, compile_kernels)
+    processes = {name: _start_node(name, device, compile_kernels) for name in DEMO_NODES}
     context = rclpy.Context()
     rclpy.init(context=context)
-    received = {}
+    received = {topic: {} for topic in DEMO_OUTPUTS}
     try:
         player = rclpy.create_node('rgbd_perception_demo_player', context=context)
         qos = qos_profile('reliable', depth=10)
-        depth_pub = player.create_publisher(Image, f'{NAMESPACE}/depth/image_raw', qos)
-        info_pub = player.create_publisher(CameraInfo, f'{NAMESPACE}/depth/camera_info', qos)
-        player.create_subscription(
-            Image, f'{NAMESPACE}/hha/image',
-            lambda msg: received.__setitem__(msg.header.stamp.sec, image_to_numpy(msg)), qos)
+        publishers = {topic: player.create_publisher(kind, f'{NAMESPACE}/{topic}', qos)
+                      for kind, topic in ((Image, 'rgb/image_raw'), (Image, 'depth/image_raw'),
+                                          (CameraInfo, 'depth/camera_info'))}
+        for topic, store in received.items():
+            player.create_subscription(
+                Image, f'{NAMESPACE}/{topic}',
+                lambda msg, store=store: store.__setitem__(msg.header.stamp.sec,
+                                                           image_to_numpy(msg)), qos)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(player)
 
         def spin_until(done, limit):
             deadline = time.monotonic() + limit
             while not done() and time.monotonic() < deadline:
-                if node_process.poll() is not None:
-                    raise RuntimeError(f'hha_node exited with status {node_process.returncode}')
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        raise RuntimeError(f'{name} node exited with status '
+                                           f'{process.returncode}')
                 executor.spin_once(timeout_sec=0.05)
             return done()
 
-        print(f'[demo] waiting for hha_node in {NAMESPACE} ...', flush=True)
-        if not spin_until(lambda: depth_pub.get_subscription_count() > 0
-                          and info_pub.get_subscription_count() > 0, timeout):
-            raise RuntimeError('hha_node did not subscribe in time')
+        print(f'[demo] waiting for hha_node and depth_completion_node in {NAMESPACE} ...',
+              flush=True)
+        if not spin_until(lambda: publishers['rgb/image_raw'].get_subscription_count() > 0
+                          and publishers['depth/image_raw'].get_subscription_count() > 1
+                          and publishers['depth/camera_info'].get_subscription_count() > 1,
+                          timeout):
+            raise RuntimeError('the nodes did not subscribe in time')
         round_trips = []
         for frame in frames:
             height, width = frame.depth_mm.shape
             depth_msg = numpy_to_image(frame.depth_mm, '16UC1')
             depth_msg.header.frame_id = 'demo_camera_optical_frame'
             depth_msg.header.stamp.sec = frame.index + 1
+            rgb_msg = numpy_to_image(frame.rgb, 'rgb8', header=depth_msg.header)
             start = time.perf_counter()
-            info_pub.publish(camera_info_message(depth_msg.header, width, height,
-                                                 frame.intrinsics))
-            depth_pub.publish(depth_msg)
-            if not spin_until(lambda s=frame.index + 1: s in received, timeout):
-                raise RuntimeError(f'no HHA image for frame {frame.index}')
+            publishers['depth/camera_info'].publish(camera_info_message(
+                depth_msg.header, width, height, frame.intrinsics))
+            publishers['rgb/image_raw'].publish(rgb_msg)
+            publishers['depth/image_raw'].publish(depth_msg)
+            if not spin_until(lambda s=frame.index + 1: all(s in r for r in received.values()),
+                              timeout):
+                missing = [t for t, r in received.items() if frame.index + 1 not in r]
+                raise RuntimeError(f'frame {frame.index}: nothing on {", ".join(missing)}')
             round_trips.append(time.perf_counter() - start)
         player.destroy_node()
     finally:
         rclpy.shutdown(context=context)
-        node_process.send_signal(signal.SIGINT)
-        try:
-            node_process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node_process.kill()
+        for process in processes.values():
+            process.send_signal(signal.SIGINT)
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
     rows = []
     for frame in frames:
-        hha = received[frame.index + 1]
         name = f'{frame.index:04d}.png'
+        outputs = {folder: received[topic][frame.index + 1]
+                   for topic, folder in DEMO_OUTPUTS.items()}
+        completed_mm = np.clip(np.round(outputs['completed'] * 1000.0), 0, 65535).astype(
+            np.uint16)
         write_rgb(out_dir / 'rgb' / name, frame.rgb)
         write_depth_png(out_dir / 'depth' / name, frame.depth_mm)
-        write_rgb(out_dir / 'hha' / name, hha)
+        write_depth_png(out_dir / 'completed' / name, completed_mm)
+        write_rgb(out_dir / 'hha' / name, outputs['hha'])
+        write_rgb(out_dir / 'hha_completed' / name, outputs['hha_completed'])
         if frame.index % max(1, len(frames) // 5) == 0:
-            rows.append([frame.rgb, colourise_depth(frame.depth_mm), hha])
+            rows.append([frame.rgb, colourise_depth(frame.depth_mm),
+                         colourise_depth(completed_mm), outputs['hha'],
+                         outputs['hha_completed']])
     write_rgb(out_dir / 'contact_sheet.png',
-              contact_sheet(rows, ['colour', 'raw depth (mm)', 'HHA from hha_node']))
+              contact_sheet(rows, ['colour', 'raw depth', 'completed depth', 'HHA of raw',
+                                   'HHA of completed']))
     median_ms = 1000.0 * float(np.median(round_trips))
-    print(f'[demo] {len(frames)} frames through hha_node, median round trip '
-          f'{median_ms:.1f} ms; wrote {out_dir}/hha/*.png and {out_dir}/contact_sheet.png')
+    print(f'[demo] {len(frames)} frames through hha_node and depth_completion_node, median '
+          f'round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,depth,completed,hha,'
+          f'hha_completed}}/*.png and {out_dir}/contact_sheet.png')
     return received
