@@ -14,7 +14,7 @@ import sys
 
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
 from training.synth.generate import generate, SynthConfig
-from training.synth.meshes import MeshError
+from rgbd_perception.geometry.meshes import MeshError
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
 from training.synth.sequence import SampleConfig, SampleFolderError, write_sample

@@ -7,7 +7,7 @@ the geometry that is rendered is exactly the geometry written to the models and 
 
 import numpy as np
 
-from training.synth.meshes import Mesh
+from rgbd_perception.geometry.meshes import Mesh
 
 # Corners of the unit cube per face: (outward normal axis, sign) -> 4 corners counter-clockwise.
 _BOX_FACES = (
