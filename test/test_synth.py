@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbd_perception.geometry.meshes import face_colour_atlas, load_mesh, Mesh, read_obj, write_ply
 from rgbd_perception.image_files import read_depth
 from training.synth import cli
 from training.synth.annotate import bounding_box
@@ -16,7 +17,6 @@ from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_S
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at, project
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
-from rgbd_perception.geometry.meshes import face_colour_atlas, load_mesh, Mesh, read_obj, write_ply
 from training.synth.placement import (CLEARANCE, Occupancy, place_resting, Rectangle,
                                       resting_faces)
 from training.synth.render import Renderer, stable_normals

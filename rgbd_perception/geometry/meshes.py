@@ -2,11 +2,11 @@
 Triangle meshes: reading PLY and OBJ files, units, normals, vertex-colour atlases, PLY output.
 
 Every :class:`Mesh` is in metres (the synthetic world renders them, object catalogues load
-them). Files are read in their own units and scaled by :func:`unit_scale`: ``'mm'`` (x 0.001), ``'m'`` (x 1) or ``'auto'``, which takes a
-file whose largest bounding-box side exceeds :data:`AUTO_MM_EXTENT` units as millimetres (a
-tabletop object is neither larger than 10 m nor smaller than 10 mm). The BOP LM-O models are
-millimetres with per-vertex colours and normals; pybullet_data's OBJ files are in their own
-units and get the scale of their URDF.
+them). Files are read in their own units and scaled by :func:`unit_scale`: ``'mm'``
+(x 0.001), ``'m'`` (x 1) or ``'auto'``, which takes a file whose largest bounding-box side
+exceeds :data:`AUTO_MM_EXTENT` units as millimetres (a tabletop object is neither larger than
+10 m nor smaller than 10 mm). The BOP LM-O models are millimetres with per-vertex colours and
+normals; pybullet_data's OBJ files are in their own units and get the scale of their URDF.
 """
 
 from dataclasses import dataclass, replace

@@ -12,9 +12,9 @@
 from pathlib import Path
 import sys
 
+from rgbd_perception.geometry.meshes import MeshError
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
 from training.synth.generate import generate, SynthConfig
-from rgbd_perception.geometry.meshes import MeshError
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
 from training.synth.sequence import SampleConfig, SampleFolderError, write_sample

@@ -25,9 +25,9 @@ import math
 
 import numpy as np
 
+from rgbd_perception.geometry.meshes import load_mesh, Mesh
 from training.synth.camera import look_at
 from training.synth.catalogue import DISTRACTOR_COUNT, distractor_path, DISTRACTOR_SCALE
-from rgbd_perception.geometry.meshes import load_mesh, Mesh
 from training.synth.placement import (footprint, Occupancy, place_resting, Rectangle,
                                       yaw_rotation)
 from training.synth.shapes import box_mesh
