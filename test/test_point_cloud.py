@@ -1,0 +1,71 @@
+"""Point-cloud geometry of the pose stage: back-projection, RANSAC planes, rigid fits, ICP."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from rgbd_perception.geometry.point_cloud import (back_project, fit_plane_ransac, icp, project,
+                                                  rigid_fit)
+from rgbd_perception.object_catalogue import load_catalogue
+from rgbd_perception.resources import share_path
+
+INTRINSICS = (500.0, 510.0, 319.5, 239.5)
+
+
+def test_back_projection_inverts_projection():
+    """Pixels back-projected at their depth project onto themselves (0-based centres)."""
+    depth = np.zeros((4, 6))
+    depth[1, 2], depth[3, 5] = 2.0, 0.5
+    points = back_project(depth, INTRINSICS)
+    np.testing.assert_allclose(points[:, 2], [2.0, 0.5])
+    np.testing.assert_allclose(project(points, INTRINSICS), [[2, 1], [5, 3]], atol=1e-9)
+    np.testing.assert_allclose(points[0], [(2 - 319.5) * 2 / 500, (1 - 239.5) * 2 / 510, 2])
+    mask = np.zeros((4, 6), bool)
+    mask[3, 5] = True
+    assert back_project(depth, INTRINSICS, mask).shape == (1, 3)
+
+
+def test_ransac_finds_the_table_among_outliers():
+    """A tilted plane with 40 % off-plane points: normal and offset to 1e-3, towards the camera."""
+    rng = np.random.default_rng(1)
+    normal = np.array([0.0, -0.8, -0.6])
+    plane = rng.uniform(-0.5, 0.5, (600, 2))
+    basis = np.array([[1.0, 0.0, 0.0], [0.0, 0.6, -0.8]])
+    points = plane @ basis + 1.2 * -normal
+    points += rng.normal(0, 0.002, points.shape) * normal
+    clutter = rng.uniform([-0.5, -0.5, 0.5], [0.5, 0.5, 1.5], (400, 3))
+    found, offset, inliers = fit_plane_ransac(np.concatenate([points, clutter]), 0.01,
+                                              rng=np.random.default_rng(0))
+    np.testing.assert_allclose(found, normal, atol=1e-3)
+    assert offset == pytest.approx(1.2, abs=1e-3)
+    assert inliers[:600].mean() > 0.99 and inliers[600:].mean() < 0.1
+    with pytest.raises(ValueError):
+        fit_plane_ransac(points[:2])
+
+
+def test_rigid_fit_recovers_a_transform():
+    """Kabsch/Umeyama via RoMa: exact for noise-free correspondences."""
+    rng = np.random.default_rng(2)
+    source = rng.normal(size=(50, 3))
+    rotation = Rotation.from_rotvec([0.3, -0.2, 0.5]).as_matrix()
+    found_r, found_t = rigid_fit(source, source @ rotation.T + [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(found_r, rotation, atol=1e-10)
+    np.testing.assert_allclose(found_t, [0.1, 0.2, 0.3], atol=1e-10)
+
+
+def test_icp_refines_a_perturbed_pose_of_a_mesh_from_its_visible_points():
+    """The duck's camera-facing vertices: 8 degrees and 1.5 cm off converge to under 1 mm."""
+    mesh = load_catalogue(share_path('config', 'objects', 'demo.yaml'))[1000].mesh
+    rotation = Rotation.from_euler('xyz', [20, -35, 60], degrees=True).as_matrix()
+    translation = np.array([0.05, -0.02, 0.7])
+    normals = mesh.normals @ rotation.T
+    camera = mesh.vertices @ rotation.T + translation
+    visible = camera[np.einsum('ij,ij->i', normals, camera) < 0]
+    start_r = Rotation.from_rotvec(np.radians(8) * np.array([0.6, 0.0, 0.8])).as_matrix() \
+        @ rotation
+    start_t = translation + [0.01, -0.01, 0.005]
+    found_r, found_t, rms = icp(mesh.vertices, visible, start_r, start_t, iterations=40)
+    moved = mesh.vertices @ found_r.T + found_t
+    truth = mesh.vertices @ rotation.T + translation
+    assert np.linalg.norm(moved - truth, axis=1).mean() < 1e-3
+    assert rms < 1e-3
