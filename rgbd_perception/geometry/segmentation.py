@@ -1,0 +1,84 @@
+"""
+Object candidates from depth alone: remove the large planes, cluster what is left.
+
+The built-in detector of the pose stage when no detections are given: up to ``max_planes``
+dominant planes (table, floor, walls) found by RANSAC are removed when they hold at least
+``min_plane_share`` of the points; the remaining pixels are split at depth discontinuities
+and grouped into connected components; components of a plausible size become candidates
+(identity is decided later by the learned classifier).  numpy + OpenCV.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from rgbd_perception.geometry.point_cloud import back_project, fit_plane_ransac
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A segmented object: bbox (x, y, w, h) pixels, mask (H, W) bool, extent metres."""
+
+    bbox: tuple
+    mask: np.ndarray
+    extent: float
+
+
+def plane_pixels(depth, intrinsics, threshold=0.012, max_planes=4, min_plane_share=0.08,
+                 rng=None):
+    """
+    Return the (H, W) bool mask of the pixels on large planes.
+
+    depth: (H, W) metres, 0 = missing.  A plane is removed while it holds at least
+    min_plane_share of the valid pixels; threshold: inlier distance, metres.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    valid = depth > 0
+    rows, cols = np.nonzero(valid)
+    points = back_project(depth, intrinsics)
+    on_plane = np.zeros(len(points), bool)
+    for _ in range(max_planes):
+        remaining = np.flatnonzero(~on_plane)
+        if len(remaining) < 3:
+            break
+        _, _, inliers = fit_plane_ransac(points[remaining], threshold, rng=rng)
+        if inliers.sum() < min_plane_share * len(points):
+            break
+        on_plane[remaining[inliers]] = True
+    mask = np.zeros(depth.shape, bool)
+    mask[rows[on_plane], cols[on_plane]] = True
+    return mask
+
+
+def depth_edges(depth, relative_jump=0.03):
+    """Return the (H, W) bool mask of pixels next to a depth jump above relative_jump * z."""
+    depth = depth.astype(np.float32)
+    largest = cv2.dilate(depth, np.ones((3, 3), np.uint8))
+    smallest = cv2.erode(np.where(depth > 0, depth, np.inf).astype(np.float32),
+                         np.ones((3, 3), np.uint8))
+    return (depth > 0) & (largest - smallest > relative_jump * depth)
+
+
+def segment_candidates(depth, intrinsics, min_pixels=150, min_extent=0.02, max_extent=0.5,
+                       rng=None):
+    """
+    Return the object Candidates of a depth image, largest first.
+
+    depth: (H, W) float metres, 0 = missing; min_pixels: smallest component; min_extent,
+    max_extent: bounds on a component's largest 3D bounding-box side, metres.
+    """
+    free = (depth > 0) & ~plane_pixels(depth, intrinsics, rng=rng) & ~depth_edges(depth)
+    free = cv2.morphologyEx(free.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    candidates = []
+    for label in range(1, count):
+        x, y, w, h, area = (int(v) for v in stats[label])
+        if area < min_pixels:
+            continue
+        mask = labels == label
+        points = back_project(depth, intrinsics, mask)
+        extent = float(np.ptp(points, axis=0).max())
+        if min_extent <= extent <= max_extent:
+            candidates.append((area, Candidate((x, y, w, h), mask, extent)))
+    return [candidate for _, candidate in sorted(candidates, key=lambda item: -item[0])]
