@@ -1,0 +1,72 @@
+"""
+Object-centred square crops (seed 004: centred on the detection, no resizing distortion).
+
+A crop window is the square of side ``context`` x the box's longer side centred on the box;
+it is resampled to S x S pixels by one isotropic scale (so shapes keep their aspect), with
+zeros outside the image.  The depth channel is relative: (z - z_ref) / DEPTH_UNIT_M clipped to
++-DEPTH_CLIP, z_ref the median depth of the object's pixels, 0 where depth is missing.
+"""
+
+import cv2
+import numpy as np
+
+DEPTH_UNIT_M = 0.1
+DEPTH_CLIP = 3.0
+
+
+def square_window(bbox, context=1.2):
+    """
+    Return (centre u, centre v, side) of the crop window of an (x, y, w, h) pixel box.
+
+    The box covers pixel columns x .. x + w - 1; the centre is in 0-based pixel-centre
+    coordinates (as camera_info's cx, cy), the side in pixels.
+    """
+    x, y, w, h = (float(v) for v in bbox)
+    return x + (w - 1.0) / 2.0, y + (h - 1.0) / 2.0, context * max(w, h, 1.0)
+
+
+def window_ray(window, intrinsics):
+    """Return the (3,) unit ray through a window's centre (0-based pixel centres)."""
+    fx, fy, cx, cy = intrinsics
+    ray = np.array([(window[0] - cx) / fx, (window[1] - cy) / fy, 1.0])
+    return ray / np.linalg.norm(ray)
+
+
+def _affine(window, size):
+    """Return the 2 x 3 map of image pixel centres onto crop pixel centres."""
+    u, v, side = window
+    scale, middle = size / side, (size - 1) / 2.0
+    return np.array([[scale, 0.0, middle - scale * u], [0.0, scale, middle - scale * v]])
+
+
+def crop_rgb(rgb, window, size):
+    """Return the (size, size, 3) uint8 crop of (H, W, 3) uint8 colour (area-like sampling)."""
+    side = window[2]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.warpAffine(rgb, _affine(window, size), (size, size), flags=interpolation,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def crop_relative_depth(depth, window, size, reference):
+    """
+    Return the (size, size) float32 relative depth crop of (H, W) metres (see module).
+
+    reference: z_ref in metres.  Nearest-neighbour sampling keeps missing pixels missing.
+    """
+    sampled = cv2.warpAffine(depth.astype(np.float32), _affine(window, size), (size, size),
+                             flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=0)
+    relative = np.clip((sampled - reference) / DEPTH_UNIT_M, -DEPTH_CLIP, DEPTH_CLIP)
+    return np.where(sampled > 0, relative, 0.0).astype(np.float32)
+
+
+def crop_tensor_input(rgb, depth, window, size, reference):
+    """
+    Return the (C, size, size) float32 network input: RGB in [0, 1] (+ relative depth).
+
+    depth None gives the 3-channel RGB-only input.
+    """
+    channels = [crop_rgb(rgb, window, size).astype(np.float32).transpose(2, 0, 1) / 255.0]
+    if depth is not None:
+        channels.append(crop_relative_depth(depth, window, size, reference)[None])
+    return np.concatenate(channels, axis=0)

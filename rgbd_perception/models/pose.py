@@ -1,0 +1,125 @@
+"""
+Object pose network (seeds 003 and 004): a ResNet-18 on an object-centred crop.
+
+Input: a square crop centred on the object (no aspect distortion), RGB-D (seed 003: colour plus
+depth relative to the object's depth) or RGB only (seed 004).  The ResNet-18 trunk's 512-d
+feature feeds three heads:
+
+* ``embedding``: a unit-length feature f (64-128 d) for the relative-viewpoint contrastive
+  pre-training (seed 004), the feature-pose distance loss (seed 003) and nearest-neighbour
+  template matching;
+* ``classifier``: object identity logits (the built-in detector's classifier);
+* ``rotation``: two FC layers (seed 004) regressing one rotation per catalogue object, as a
+  quaternion, a 6D Gram-Schmidt or a 9D Procrustes representation (RoMa).
+
+The rotation is allocentric: relative to the camera ray through the crop centre (what a
+crop's appearance determines); :func:`egocentric_rotation` turns it into the model-to-camera
+rotation.
+"""
+
+import roma
+import torch
+from torch import nn
+import torch.nn.functional as F
+import torchvision
+
+ROTATION_DIMS = {'quaternion': 4, '6d': 6, '9d': 9}
+INPUT_CHANNELS = {'rgbd': 4, 'rgb': 3}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def rotation_matrices(output, representation):
+    """
+    Return (..., 3, 3) rotation matrices of (..., D) network outputs.
+
+    representation: 'quaternion' (XYZW, normalised), '6d' (two columns, Gram-Schmidt) or
+    '9d' (a 3 x 3 matrix projected onto SO(3) by special Procrustes).
+    """
+    if representation == 'quaternion':
+        return roma.unitquat_to_rotmat(F.normalize(output, dim=-1))
+    if representation == '6d':
+        return roma.special_gramschmidt(output.unflatten(-1, (3, 2)))
+    if representation == '9d':
+        return roma.special_procrustes(output.unflatten(-1, (3, 3)))
+    raise ValueError(f'unknown rotation representation {representation!r}, expected one of '
+                     f'{sorted(ROTATION_DIMS)}')
+
+
+def ray_rotation(rays):
+    """
+    Return (..., 3, 3) rotations taking the optical axis (0, 0, 1) onto the unit rays (..., 3).
+
+    The shortest arc (no roll about the ray); rays within 1e-9 of the axis give identity.
+    """
+    rays = F.normalize(rays, dim=-1)
+    z = torch.zeros_like(rays)
+    z[..., 2] = 1.0
+    axis = torch.linalg.cross(z, rays, dim=-1)
+    sine = axis.norm(dim=-1, keepdim=True)
+    angle = torch.atan2(sine, rays[..., 2:3])
+    rotvec = torch.where(sine > 1e-9, axis / sine.clamp_min(1e-12) * angle,
+                         torch.zeros_like(axis))
+    return roma.rotvec_to_rotmat(rotvec)
+
+
+def egocentric_rotation(allocentric, rays):
+    """Return model-to-camera rotations (..., 3, 3) of allocentric ones seen along rays."""
+    return ray_rotation(rays) @ allocentric
+
+
+def allocentric_rotation(egocentric, rays):
+    """Return the allocentric rotations (..., 3, 3) of model-to-camera ones seen along rays."""
+    return ray_rotation(rays).transpose(-1, -2) @ egocentric
+
+
+class PoseNet(nn.Module):
+    """
+    ResNet-18 pose network over (B, C, S, S) crops; see the module docstring.
+
+    num_objects: catalogue size K (heads are indexed by catalogue position); input_mode:
+    'rgbd' (C = 4: RGB in [0, 1] and relative depth, see the pose stage) or 'rgb' (C = 3);
+    rotation: a key of ROTATION_DIMS; embedding: size of f; crop_size: S (pixels, recorded
+    for the stage).  forward() returns {'embedding': (B, E) unit, 'logits': (B, K),
+    'rotation': (B, K, 3, 3) allocentric rotations, 'raw': (B, K, D) the head's outputs}.
+    """
+
+    def __init__(self, num_objects, input_mode='rgbd', rotation='6d', embedding=128,
+                 crop_size=128):
+        super().__init__()
+        if input_mode not in INPUT_CHANNELS:
+            raise ValueError(f'unknown input_mode {input_mode!r}, expected one of '
+                             f'{sorted(INPUT_CHANNELS)}')
+        if rotation not in ROTATION_DIMS:
+            raise ValueError(f'unknown rotation {rotation!r}, expected one of '
+                             f'{sorted(ROTATION_DIMS)}')
+        self.num_objects, self.input_mode, self.rotation = num_objects, input_mode, rotation
+        self.crop_size = crop_size
+        trunk = torchvision.models.resnet18()
+        if input_mode == 'rgbd':
+            trunk.conv1 = nn.Conv2d(4, 64, 7, 2, 3, bias=False)
+        trunk.fc = nn.Identity()
+        self.trunk = trunk
+        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+                             persistent=False)
+        self.embedding = nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512),
+                                       nn.ReLU(inplace=True), nn.Linear(512, embedding))
+        self.classifier = nn.Linear(512, num_objects)
+        self.rotation_head = nn.Sequential(nn.Linear(512, 256), nn.ReLU(inplace=True),
+                                           nn.Linear(256, 256), nn.ReLU(inplace=True),
+                                           nn.Linear(256, num_objects * ROTATION_DIMS[rotation]))
+
+    def features(self, crops):
+        """Return the (B, 512) trunk features of (B, C, S, S) crops."""
+        rgb = (crops[:, :3] - self.mean) / self.std
+        return self.trunk(torch.cat([rgb, crops[:, 3:]], dim=1))
+
+    def forward(self, crops):
+        """Return the embedding, identity logits and allocentric rotations; see the class."""
+        features = self.features(crops)
+        raw = self.rotation_head(features).unflatten(1, (self.num_objects, -1))
+        return {'embedding': F.normalize(self.embedding(features), dim=1),
+                'logits': self.classifier(features),
+                'rotation': rotation_matrices(raw, self.rotation), 'raw': raw}
