@@ -51,6 +51,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def export_untrained(model, kwargs, path, task, data=None):
+    """Write ``model`` as exported weights (safetensors + manifest) at ``path``; return it."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from rgbd_perception.runtime.weights import file_sha256
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    manifest = {'format_version': 1, 'task': task, 'architecture': type(model).__name__,
+                'model_kwargs': kwargs, 'config': {}, 'data': data or {}, 'metrics': None,
+                'step': 0, 'code_revision': 'test', 'created': 'test',
+                'weights_file': path.name, 'weights_sha256': file_sha256(path)}
+    path.with_suffix('.json').write_text(json.dumps(manifest))
+    return path
+
+
 @pytest.fixture(scope='session')
 def tiny_completion_weights(tmp_path_factory):
     """
@@ -58,22 +75,35 @@ def tiny_completion_weights(tmp_path_factory):
 
     For plumbing tests (stage, CLI, node) that must not depend on the bundled trained model.
     """
-    import json
-
-    from safetensors.torch import save_file
     import torch
 
     from rgbd_perception.models.depth_completion import VanishingDepthNet
-    from rgbd_perception.runtime.weights import file_sha256
 
     torch.manual_seed(0)
     kwargs = {'size': 'small', 'bins': 8}
-    model = VanishingDepthNet(**kwargs)
-    path = tmp_path_factory.mktemp('weights') / 'tiny.safetensors'
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
-    manifest = {'format_version': 1, 'task': 'completion', 'architecture': 'VanishingDepthNet',
-                'model_kwargs': kwargs, 'config': {}, 'data': {}, 'metrics': None, 'step': 0,
-                'code_revision': 'test', 'created': 'test', 'weights_file': path.name,
-                'weights_sha256': file_sha256(path)}
-    path.with_suffix('.json').write_text(json.dumps(manifest))
-    return path
+    return export_untrained(VanishingDepthNet(**kwargs), kwargs,
+                            tmp_path_factory.mktemp('weights') / 'tiny.safetensors', 'completion')
+
+
+@pytest.fixture(scope='session')
+def untrained_pose_weights(tmp_path_factory):
+    """
+    Return {'rgbd': path, 'rgb': path}: untrained seeded PoseNets for the demo catalogue.
+
+    For plumbing tests (stage, CLI, node); crops of 64 pixels.
+    """
+    import torch
+
+    from rgbd_perception.models.pose import PoseNet
+
+    ids = [1000, 1100, 1101, 1102, 1103, 1104]
+    folder = tmp_path_factory.mktemp('pose_weights')
+    paths = {}
+    for mode in ('rgbd', 'rgb'):
+        torch.manual_seed(0)
+        kwargs = {'num_objects': len(ids), 'input_mode': mode, 'rotation': '6d',
+                  'embedding': 64, 'crop_size': 64}
+        paths[mode] = export_untrained(PoseNet(**kwargs), kwargs,
+                                       folder / f'pose_{mode}.safetensors', 'pose',
+                                       {'object_ids': ids})
+    return paths

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from rgbd_perception.geometry.point_cloud import (back_project, fit_plane_ransac, icp, project,
-                                                  rigid_fit)
+from rgbd_perception.geometry.point_cloud import (back_project, fit_plane_ransac, icp,
+                                                  inlier_share, project, rigid_fit)
 from rgbd_perception.object_catalogue import load_catalogue
 from rgbd_perception.resources import share_path
 
@@ -69,3 +69,5 @@ def test_icp_refines_a_perturbed_pose_of_a_mesh_from_its_visible_points():
     truth = mesh.vertices @ rotation.T + translation
     assert np.linalg.norm(moved - truth, axis=1).mean() < 1e-3
     assert rms < 1e-3
+    assert inlier_share(mesh.vertices, visible, found_r, found_t, 0.002) > 0.99
+    assert inlier_share(mesh.vertices, visible, start_r, start_t, 0.002) < 0.5

@@ -90,8 +90,8 @@ def icp(model_points, scene_points, rotation, translation, iterations=20, max_di
     of the object; rotation (3, 3), translation (3,): the initial pose.  Each iteration pairs
     every scene point with its nearest transformed model point and keeps the pairs within
     max_distance (metres; it shrinks to 3 x the pairs' RMS as the fit converges, not below
-    1 mm); iterations stop when fewer than min_pairs pairs remain.  The RMS returned is that
-    of the final pose's pairs (inf without min_pairs pairs).
+    1 mm); iterations stop when fewer than min_pairs pairs remain.  The RMS is that of the
+    final pose's pairs (inf without min_pairs pairs).
     """
     rotation = np.asarray(rotation, np.float64)
     translation = np.asarray(translation, np.float64)
@@ -116,3 +116,11 @@ def icp(model_points, scene_points, rotation, translation, iterations=20, max_di
     rms = float(np.sqrt(np.mean(distances[paired] ** 2))) if paired.sum() >= min_pairs \
         else np.inf
     return rotation, translation, rms
+
+
+def inlier_share(model_points, scene_points, rotation, translation, distance):
+    """Return the share of scene points within ``distance`` m of the posed model points."""
+    moved = np.asarray(model_points, np.float64) @ np.asarray(rotation).T + translation
+    distances, _ = cKDTree(moved).query(np.asarray(scene_points, np.float64),
+                                        distance_upper_bound=distance)
+    return float(np.isfinite(distances).mean())

@@ -1,0 +1,218 @@
+"""
+Object pose stage: colour (+ depth) and intrinsics in, 6-DoF poses of catalogue objects out.
+
+Per frame: candidates come from the given detections (obj_id, box, optional mask) or, without
+them, from the depth-only segmentation (rgbd_perception.geometry.segmentation) with the
+identity from the network's classifier.  Each candidate's square crop goes through PoseNet
+(one batch per frame) for an allocentric rotation, turned egocentric along the crop's ray.
+Translation: with depth, the object's points minus the rotated centroid of the model's
+camera-facing vertices, then ICP against the mesh (optional); without depth, along the ray at
+the distance where the rotated model's projected size matches the box.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
+from rgbd_perception.geometry.point_cloud import back_project, icp, inlier_share, project
+from rgbd_perception.geometry.segmentation import segment_candidates
+from rgbd_perception.models.pose import egocentric_rotation
+from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.runtime.weights import build_exported
+from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
+
+#: Most model vertices and object points ICP uses (random subsets, seeded).
+ICP_MODEL_POINTS = 1500
+ICP_SCENE_POINTS = 2000
+
+
+class DetectionError(ValueError):
+    """Raised for a detection that does not fit the image or names an unknown object."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A given detection: obj_id, bbox (x, y, w, h) pixels, optional (H, W) bool mask."""
+
+    obj_id: int
+    bbox: tuple
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class PoseEstimate:
+    """
+    One object's pose: R (3, 3) maps model to camera coordinates, t (3,) metres.
+
+    score: identity probability (1 for given detections) times the ICP inlier share when
+    refined; bbox (x, y, w, h) and mask (H, W) bool or None: the candidate's.
+    """
+
+    obj_id: int
+    rotation: np.ndarray
+    translation: np.ndarray
+    score: float
+    bbox: tuple
+    mask: np.ndarray | None
+
+
+class PoseStage:
+    """
+    6-DoF poses of the objects of one catalogue; the one implementation every caller uses.
+
+    catalogue: an ObjectCatalogue; weights: exported PoseNet weights (None: the
+    catalogue's); device: 'auto', 'cpu', 'cuda' or 'cuda:N'; refine: ICP when depth is
+    there; min_score: candidates of the built-in detector below this identity probability
+    are dropped; context: crop side / box side.
+    """
+
+    def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
+                 context=1.2):
+        self.catalogue = catalogue
+        self.device = resolve_device(device)
+        weights = weights or catalogue.weights
+        if weights is None:
+            raise ValueError(f'{catalogue.path}: the catalogue names no pose weights; '
+                             'pass exported PoseNet weights')
+        self.model, self.manifest = build_exported(weights, self.device)
+        trained_on = [int(i) for i in self.manifest['data']['object_ids']]
+        missing = sorted(set(catalogue.ids) - set(trained_on))
+        if missing:
+            raise ValueError(f'{weights}: trained on objects {trained_on}, not on {missing} '
+                             f'of {catalogue.path}')
+        self.head_of = {obj_id: trained_on.index(obj_id) for obj_id in catalogue.ids}
+        self.object_of_head = dict(enumerate(trained_on))
+        self.uses_depth = self.model.input_mode == 'rgbd'
+        self.refine, self.min_score, self.context = bool(refine), float(min_score), context
+        rng = np.random.default_rng(0)
+        self.model_points = {obj_id: _subset(obj.mesh.vertices, ICP_MODEL_POINTS, rng)
+                             for obj_id, obj in catalogue.objects.items()}
+
+    def _candidates(self, depth, intrinsics, detections):
+        if detections is not None:
+            return [(d.obj_id, d.bbox, d.mask) for d in detections]
+        if depth is None:
+            raise DetectionError('without depth the pose stage needs detections')
+        largest = max(obj.diameter for obj in self.catalogue.objects.values())
+        return [(None, c.bbox, c.mask) for c in
+                segment_candidates(depth, intrinsics, max_extent=1.5 * largest)]
+
+    @torch.inference_mode()
+    def __call__(self, rgb, depth, intrinsics, detections=None, depth_scale=0.001):
+        """
+        Estimate the poses in one frame; returns a list of PoseEstimate.
+
+        rgb: (H, W, 3) uint8; depth: (H, W) uint16 (units of depth_scale m) or float metres,
+        registered to the colour, or None (RGB only: needs detections and RGB-capable
+        weights); intrinsics: (fx, fy, cx, cy), 0-based pixel centres; detections: list of
+        Detection or None (built-in detector).  Raises DepthError, ColourError or
+        DetectionError for unusable input.
+        """
+        rgb = np.asarray(rgb)
+        metres = None
+        if depth is not None:
+            metres = depth_to_metres(depth, depth_scale)
+            rgb = check_colour(rgb, metres.shape)
+        else:
+            rgb = check_colour(rgb, rgb.shape[:2])
+        if self.uses_depth and metres is None:
+            raise DepthError('these pose weights take RGB-D crops; give depth or RGB weights')
+        candidates = [self._checked(c, rgb.shape[:2]) for c in
+                      self._candidates(metres, intrinsics, detections)]
+        if not candidates:
+            return []
+        windows = [square_window(bbox, self.context) for _, bbox, _ in candidates]
+        size = self.model.crop_size
+        crops = np.stack([crop_tensor_input(
+            rgb, metres if self.uses_depth else None, window, size,
+            _reference_depth(metres, bbox, mask)) for window, (_, bbox, mask) in
+            zip(windows, candidates)])
+        out = self.model(torch.from_numpy(crops).to(self.device))
+        probabilities = torch.softmax(out['logits'], dim=1).cpu().numpy()
+        rays = np.stack([window_ray(w, intrinsics) for w in windows])
+        allocentric = out['rotation'].double().cpu()
+        estimates = []
+        for index, (obj_id, bbox, mask) in enumerate(candidates):
+            score = 1.0
+            if obj_id is None:
+                head = int(np.argmax(probabilities[index]))
+                obj_id, score = self.object_of_head[head], float(probabilities[index, head])
+                if score < self.min_score or obj_id not in self.catalogue.objects:
+                    continue
+            rotation = egocentric_rotation(allocentric[index, self.head_of[obj_id]],
+                                           torch.from_numpy(rays[index])).numpy()
+            rotation, translation, score = self._translate(
+                obj_id, rotation, rays[index], bbox, mask, metres, intrinsics, score)
+            estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox, mask))
+        return estimates
+
+    def _checked(self, candidate, shape):
+        obj_id, bbox, mask = candidate
+        if obj_id is not None and obj_id not in self.catalogue.objects:
+            raise DetectionError(f'detection of unknown object {obj_id} (catalogue '
+                                 f'{self.catalogue.name}: {self.catalogue.ids})')
+        x, y, w, h = bbox
+        if w <= 0 or h <= 0 or x >= shape[1] or y >= shape[0] or x + w <= 0 or y + h <= 0:
+            raise DetectionError(f'detection box {list(bbox)} is empty or outside the '
+                                 f'{shape[1]}x{shape[0]} image')
+        if mask is not None and mask.shape != shape:
+            raise DetectionError(f'detection mask {mask.shape} differs from the image {shape}')
+        return candidate
+
+    def _translate(self, obj_id, rotation, ray, bbox, mask, depth, intrinsics, score):
+        """Return (R, t, score) from depth (+ ICP) or, without depth, from the box size."""
+        vertices = self.model_points[obj_id]
+        points = None
+        if depth is not None:
+            region = _box_mask(bbox, depth.shape) if mask is None else mask
+            points = back_project(depth, intrinsics, region)
+            if mask is None and len(points):
+                near = np.median(points[:, 2])
+                points = points[np.abs(points[:, 2] - near) < self.catalogue[obj_id].diameter]
+        if points is None or len(points) < 10:
+            return rotation, _distance_from_box(vertices, rotation, ray, bbox,
+                                                intrinsics) * ray, score
+        rotated = vertices @ rotation.T
+        centre = points.mean(axis=0)
+        facing = rotated[(rotated - rotated.mean(axis=0)) @ centre < 0]
+        translation = centre - (facing if len(facing) else rotated).mean(axis=0)
+        if not self.refine:
+            return rotation, translation, score
+        scene = _subset(points, ICP_SCENE_POINTS, np.random.default_rng(0))
+        limit = 0.1 * self.catalogue[obj_id].diameter  # the ADD(-S) threshold
+        rotation, translation, _ = icp(vertices, scene, rotation, translation,
+                                       max_distance=3 * limit)
+        return rotation, translation, score * inlier_share(vertices, scene, rotation,
+                                                           translation, limit)
+
+
+def _subset(points, count, rng):
+    """Return at most ``count`` rows of ``points`` (a seeded random subset)."""
+    if len(points) <= count:
+        return np.asarray(points, np.float64)
+    return np.asarray(points, np.float64)[rng.choice(len(points), count, replace=False)]
+
+
+def _box_mask(bbox, shape):
+    x, y, w, h = (int(round(v)) for v in bbox)
+    mask = np.zeros(shape, bool)
+    mask[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = True
+    return mask
+
+
+def _reference_depth(depth, bbox, mask):
+    """Return the median valid depth of the object's pixels (its box without a mask), m."""
+    if depth is None:
+        return 0.0
+    region = _box_mask(bbox, depth.shape) if mask is None else mask
+    values = depth[region & (depth > 0)]
+    return float(np.median(values)) if values.size else 0.0
+
+
+def _distance_from_box(vertices, rotation, ray, bbox, intrinsics):
+    """Return the distance along ``ray`` at which the rotated model spans the box (metres)."""
+    projected = project(vertices @ rotation.T + ray, intrinsics)
+    span = np.ptp(projected, axis=0)
+    return float(np.sqrt(span[0] * span[1] / max(bbox[2] * bbox[3], 1.0)))
