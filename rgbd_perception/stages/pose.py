@@ -65,23 +65,28 @@ class PoseStage:
     catalogue: an ObjectCatalogue; weights: exported PoseNet weights (None: the
     catalogue's); device: 'auto', 'cpu', 'cuda' or 'cuda:N'; refine: ICP when depth is
     there; min_score: candidates of the built-in detector below this identity probability
-    are dropped; context: crop side / box side.
+    are dropped; context: crop side / box side.  network: (PoseNet, object ids of its heads)
+    in memory instead of weights (training's evaluation).
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
-                 context=1.2):
+                 context=1.2, network=None):
         self.catalogue = catalogue
         self.device = resolve_device(device)
-        weights = weights or catalogue.weights
-        if weights is None:
-            raise ValueError(f'{catalogue.path}: the catalogue names no pose weights; '
-                             'pass exported PoseNet weights')
-        self.model, self.manifest = build_exported(weights, self.device)
-        trained_on = [int(i) for i in self.manifest['data']['object_ids']]
+        if network is None:
+            weights = weights or catalogue.weights
+            if weights is None:
+                raise ValueError(f'{catalogue.path}: the catalogue names no pose weights; '
+                                 'pass exported PoseNet weights')
+            self.model, self.manifest = build_exported(weights, self.device)
+            network = (self.model, self.manifest['data']['object_ids'])
+        else:
+            self.model, self.manifest = network[0].to(self.device).eval(), None
+        trained_on = [int(i) for i in network[1]]
         missing = sorted(set(catalogue.ids) - set(trained_on))
         if missing:
-            raise ValueError(f'{weights}: trained on objects {trained_on}, not on {missing} '
-                             f'of {catalogue.path}')
+            raise ValueError(f'the pose network was trained on objects {trained_on}, not on '
+                             f'{missing} of {catalogue.path}')
         self.head_of = {obj_id: trained_on.index(obj_id) for obj_id in catalogue.ids}
         self.object_of_head = dict(enumerate(trained_on))
         self.uses_depth = self.model.input_mode == 'rgbd'

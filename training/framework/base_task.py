@@ -2,7 +2,8 @@
 What the trainer needs from a model's task: its model, data, loss and evaluation.
 
 A task is constructed from the resolved config.  Its ``model`` config section holds the model
-constructor's keyword arguments (they are also what an export manifest records).  Datasets
+constructor's keyword arguments, to which model_kwargs() may add derived ones (the result is
+what an export manifest records).  Datasets
 return dicts of tensors; the trainer moves them to the device.  For bit-identical resumes,
 any per-sample randomness must be derived from the sample index and ``epoch`` (not from a
 running random state), because an interrupted epoch restarts at its next batch.
@@ -31,9 +32,13 @@ class Task(abc.ABC):
         """Record the share of training done (step of steps) before each step, for curricula."""
         self.progress = step / steps
 
+    def model_kwargs(self):
+        """Return the model constructor's keyword arguments (export manifests record them)."""
+        return dict(self.config['model'])
+
     def build_model(self):
-        """Return a new model: model_class(**config['model'])."""
-        return self.model_class(**self.config['model'])
+        """Return a new model: model_class(**model_kwargs())."""
+        return self.model_class(**self.model_kwargs())
 
     @abc.abstractmethod
     def train_dataset(self):

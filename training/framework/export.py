@@ -58,7 +58,7 @@ def export_checkpoint(checkpoint_path, out_path, metrics_path=None):
               out_path)
     manifest = {
         'format_version': FORMAT_VERSION, 'task': task.name,
-        'architecture': task.model_class.__name__, 'model_kwargs': state['config']['model'],
+        'architecture': task.model_class.__name__, 'model_kwargs': task.model_kwargs(),
         'config': state['config'], 'data': task.data_description(), 'metrics': metrics,
         'step': state['step'], 'code_revision': code_revision(),
         'created': datetime.now(timezone.utc).isoformat(timespec='seconds'),

@@ -1,0 +1,145 @@
+"""Pose training pieces: crops and partners, losses, occluders, the two tasks end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import roma
+import torch
+
+from rgbd_perception.geometry.crops import DEPTH_CLIP
+from rgbd_perception.resources import share_path
+from training.cli import main
+from training.pose.augment import add_occluders
+from training.pose.data import nearest_view_partners, object_crops, PoseCrops
+from training.pose.losses import (feature_pose_loss, quaternion_distance,
+                                  rotation_regression_loss, viewpoint_contrastive_loss)
+from training.synth.catalogue import build_catalogue
+from training.synth.generate import generate, SynthConfig
+from training.synth.scene import SceneOptions
+
+DEMO_IDS = [1000, 1100, 1101, 1102, 1103, 1104]
+
+
+@pytest.fixture(scope='module')
+def demo_scenes(tmp_path_factory):
+    """Return (train, heldout) folders of small renders of the demo catalogue's meshes."""
+    catalogue = build_catalogue(share_path('config', 'objects', 'demo_meshes'), 'mm',
+                                sources=('given',))
+    root = tmp_path_factory.mktemp('pose')
+    folders = []
+    for name, frames, seed in (('train', 6, 1), ('heldout', 2, 2)):
+        generate(SynthConfig(out=str(root / name), frames=frames, seed=seed, width=160,
+                             height=120, scene=SceneOptions(min_objects=3, max_objects=4)),
+                 catalogue, workers=1)
+        folders.append(root / name)
+    return folders
+
+
+def test_crops_carry_allocentric_labels_and_near_partners(demo_scenes):
+    """Crops are seeded (same twice), labels are rotations, partners share the object."""
+    first = object_crops([demo_scenes[0]], DEMO_IDS, 32, min_pixels=30)
+    again = object_crops([demo_scenes[0]], DEMO_IDS, 32, min_pixels=30)
+    assert np.array_equal(first['rgb'], again['rgb']) and len(first['index']) >= 6
+    assert first['rgb'].shape[1:] == (32, 32, 3) and first['depth'].shape[1:] == (32, 32)
+    assert np.abs(first['depth']).max() <= DEPTH_CLIP
+    rotations = first['rotation'].astype(np.float64)
+    np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1),
+                               np.broadcast_to(np.eye(3), rotations.shape), atol=1e-5)
+    crops = PoseCrops(first, 'rgbd')
+    item = crops[0]
+    assert item['crop'].shape == (4, 32, 32) and item['index'] == item['partner_index']
+    assert PoseCrops(first, 'rgb')[0]['crop'].shape == (3, 32, 32)
+
+
+def test_nearest_view_partner_is_the_closest_rotation_of_the_same_object():
+    """Among rotations about z of 0, 10, 50 degrees the partners are 10<->0 and 50->10."""
+    angles = np.radians([0.0, 10.0, 50.0, 5.0])
+    rotations = roma.rotvec_to_rotmat(torch.tensor(
+        [[0.0, 0.0, a] for a in angles])).numpy()
+    partners, degrees = nearest_view_partners(np.array([0, 0, 0, 1]), rotations)
+    assert partners.tolist() == [1, 0, 1, 3]
+    np.testing.assert_allclose(degrees, [10, 10, 40, 0], atol=1e-4)
+
+
+def test_rotation_losses():
+    """Quaternion loss ignores the sign; shape match is 0 for a symmetric-equivalent pose."""
+    q = roma.random_unitquat(4, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(quaternion_distance(q, -q), torch.zeros(4), atol=1e-6)
+    target = roma.unitquat_to_rotmat(q)
+    turn = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.0, np.pi]))   # box: 180 deg about z
+    box = torch.tensor([[sx * 0.06, sy * 0.04, sz * 0.025] for sx in (-1, 1) for sy in (-1, 1)
+                        for sz in (-1, 1)])
+    points = box.expand(4, 8, 3)
+    symmetric = torch.tensor([True, True, False, False])
+    turned = target @ turn
+    loss = rotation_regression_loss(-q, turned, target, 'quaternion', symmetric[:2].repeat(2),
+                                    points, torch.full((4,), 0.15))
+    assert loss < 1e-6
+    wrong = rotation_regression_loss(q, turned, target, '6d', symmetric, points,
+                                     torch.full((4,), 0.15))
+    assert wrong > 1.0     # the asymmetric ones are 180 degrees off: |R - R'|^2 = 8
+
+
+def test_feature_pose_and_contrastive_losses():
+    """Features spaced like their poses give 0; near views are not contrastive negatives."""
+    rotation = roma.rotvec_to_rotmat(torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]))
+    q = roma.rotmat_to_unitquat(rotation)
+    distance = 2 * quaternion_distance(q[0], q[1])
+    angle = torch.arccos(1 - distance / 2)
+    features = torch.stack([torch.tensor([1.0, 0.0]),
+                            torch.stack([torch.cos(angle), torch.sin(angle)])])
+    index, asymmetric = torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.bool)
+    assert feature_pose_loss(features, rotation, index, asymmetric) < 1e-10
+    collapsed = features[:1].expand(2, 2)
+    assert feature_pose_loss(collapsed, rotation, index, asymmetric) == \
+        pytest.approx(float(distance) ** 2, rel=1e-5)
+    anchors = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.1]]), dim=1)
+    near = viewpoint_contrastive_loss(anchors, anchors, rotation, rotation, index, index,
+                                      near_degrees=45.0)
+    far = viewpoint_contrastive_loss(anchors, anchors, rotation, rotation, index, index,
+                                     near_degrees=1.0)
+    assert near < 1e-6 < far
+
+
+def test_occluders_cover_a_rectangle_in_front():
+    """An occluded crop changes only in one rectangle, whose depth lies in front."""
+    torch.manual_seed(0)
+    crops = torch.zeros(8, 4, 32, 32)
+    occluded = add_occluders(crops, probability=1.0)
+    changed = (occluded != crops).any(dim=1)
+    for index in range(8):
+        rows, cols = torch.nonzero(changed[index], as_tuple=True)
+        box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        assert len(rows) == box and 0.05 * 1024 <= len(rows) <= 0.6 * 1024
+        assert (occluded[index, 3][changed[index]] <= -0.5).all()
+    assert torch.equal(add_occluders(crops, probability=0.0), crops)
+
+
+def test_selfsup_then_pose_train_evaluate_and_export(demo_scenes, tmp_path):
+    """pose-selfsup exports weights that start pose; eval reports ADD(-S) per object."""
+    train, heldout = demo_scenes
+    common = [f'data.train_dirs=[{train}]', f'data.eval_dir={heldout}', 'data.eval_frames=2',
+              'data.min_pixels=30', 'model.crop_size=32', 'model.embedding=16',
+              'train.steps=2', 'train.batch_size=4']
+    assert main(['pose-selfsup', '--run-dir', str(tmp_path / 'selfsup'), *common]) == 0
+    assert main(['eval', '--checkpoint', str(tmp_path / 'selfsup'), '--out',
+                 str(tmp_path / 'selfsup_eval')]) == 0
+    retrieval = json.loads((tmp_path / 'selfsup_eval' / 'metrics.json').read_text())
+    assert 'nearest_neighbour' in retrieval['metrics']
+    pretrained = tmp_path / 'selfsup.safetensors'
+    assert main(['export', '--checkpoint', str(tmp_path / 'selfsup'), '--out',
+                 str(pretrained)]) == 0
+    assert main(['pose', '--run-dir', str(tmp_path / 'pose'), *common,
+                 f'pretrained.init_weights={pretrained}', 'model.rotation=quaternion']) == 0
+    assert main(['eval', '--checkpoint', str(tmp_path / 'pose'), '--out',
+                 str(tmp_path / 'eval')]) == 0
+    metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())['metrics']
+    assert {'given_refined', 'given_unrefined', 'built_in_refined'} <= set(metrics)
+    summary = metrics['given_refined']
+    assert 0.0 <= summary['mean_add_s_accuracy'] <= 1.0 and summary['poses'] >= 1
+    weights = tmp_path / 'pose.safetensors'
+    assert main(['export', '--checkpoint', str(tmp_path / 'pose'), '--out', str(weights)]) == 0
+    manifest = json.loads(weights.with_suffix('.json').read_text())
+    assert manifest['model_kwargs']['num_objects'] == 6
+    assert manifest['data']['object_ids'] == DEMO_IDS

@@ -1,0 +1,204 @@
+"""
+``python -m training pose-selfsup`` and ``python -m training pose``: PoseNet from renders.
+
+Both train on crops of synthetic scenes rendered from the catalogue's meshes
+(training.pose.data); a batch holds crops and their near-view partners, colour-jittered,
+partly with synthetic occluders.  The loss weights (config ``loss``) select the terms:
+
+* pose-selfsup (seed 004): the relative-viewpoint contrastive loss alone trains the ResNet-18
+  and its embedding; no rotation label enters the loss, only which renders are near views;
+* pose (seeds 003 / 004): rotation regression + feature-pose distance + occlusion + identity
+  classification, optionally starting from pose-selfsup's weights (pretrained.init_weights).
+
+evaluate() runs the pose stage on the held-out scenes (training.pose.evaluation).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import roma
+from safetensors.torch import load_file
+import torch
+import torch.nn.functional as F
+
+from rgbd_perception.models.pose import PoseNet
+from rgbd_perception.object_catalogue import load_catalogue
+from rgbd_perception.resources import share_path
+from training.framework.base_task import Task
+from training.pose.augment import add_occluders, jitter_crops
+from training.pose.data import object_crops, PoseCrops
+from training.pose.evaluation import evaluate_poses
+from training.pose.losses import (feature_pose_loss, occlusion_loss, rotation_regression_loss,
+                                  viewpoint_contrastive_loss)
+
+#: Model points per object for the symmetric shape-match loss (a seeded subset).
+LOSS_POINTS = 256
+
+
+class PoseTask(Task):
+    """Rotation, identity and embedding of catalogue objects; see the module docstring."""
+
+    name = 'pose'
+    config_name = 'pose.yaml'
+    model_class = PoseNet
+
+    def __init__(self, config):
+        super().__init__(config)
+        objects = config['objects']
+        path = Path(objects['catalogue'])
+        self.catalogue = load_catalogue(path if path.is_file() else share_path(path),
+                                        objects['mesh_dir'])
+        rng = np.random.default_rng(0)
+        points, symmetric, diameters = [], [], []
+        for obj_id in self.catalogue.ids:
+            obj = self.catalogue[obj_id]
+            vertices = obj.mesh.vertices
+            points.append(vertices[rng.choice(len(vertices), LOSS_POINTS)])
+            symmetric.append(obj.symmetric)
+            diameters.append(obj.diameter)
+        self.points = torch.tensor(np.stack(points), dtype=torch.float32)
+        self.symmetric = torch.tensor(symmetric)
+        self.diameters = torch.tensor(diameters, dtype=torch.float32)
+
+    def model_kwargs(self):
+        """Return the model section plus num_objects, the catalogue's size."""
+        return {**self.config['model'], 'num_objects': len(self.catalogue.ids)}
+
+    def build_model(self):
+        """
+        Return a new PoseNet; pretrained.init_weights loads its trunk and embedding.
+
+        Those are what pose-selfsup trains; the classifier and rotation heads start anew
+        (their sizes may differ: other representation or objects).
+        """
+        model = super().build_model()
+        init = self.config['pretrained']['init_weights']
+        if init:
+            state = {key: value for key, value in load_file(init).items()
+                     if key.startswith(('trunk.', 'embedding.'))}
+            model.load_state_dict(state, strict=False)
+        return model
+
+    def _crops(self, folders, limit=None):
+        data = self.config['data']
+        return object_crops([Path(f) for f in folders], self.catalogue.ids,
+                            self.config['model']['crop_size'], data['context'],
+                            data['min_visible'], data['min_pixels'], data['jitter'],
+                            data['seed'], limit)
+
+    def train_dataset(self):
+        """Return the crops of data.train_dirs with their near-view partners."""
+        return PoseCrops(self._crops(self.config['data']['train_dirs']),
+                         self.config['model']['input_mode'])
+
+    def eval_dataset(self):
+        """Return the crops of data.eval_dir (the evaluation itself runs the stage)."""
+        data = self.config['data']
+        return PoseCrops(self._crops([data['eval_dir']], data['eval_frames']),
+                         self.config['model']['input_mode'])
+
+    def data_description(self):
+        """Return the data, how it was made, and the object ids in head order."""
+        data = self.config['data']
+        return {'object_ids': self.catalogue.ids, 'catalogue': self.config['objects'],
+                'train_dirs': data['train_dirs'], 'eval_dir': data['eval_dir'],
+                'generated_by': data['generated_by'],
+                'input': f"{self.config['model']['input_mode']} crop (see "
+                         'rgbd_perception.geometry.crops)',
+                'target': 'allocentric rotation, object identity'}
+
+    def loss(self, model, batch):
+        """Return the weighted sum of the configured loss terms on a randomised batch."""
+        weights, augment = self.config['loss'], self.config['augment']
+        crops = torch.cat([batch['crop'], batch['partner']])
+        index = torch.cat([batch['index'], batch['partner_index']])
+        rotation = torch.cat([batch['rotation'], batch['partner_rotation']])
+        clean = jitter_crops(crops, augment['colour'])
+        seen = add_occluders(clean, augment['occluder_probability'])
+        count = len(seen)
+        # One forward pass (DDP wants one): the clean crops ride along for the occlusion term.
+        out = model(torch.cat([seen, clean]) if weights['occlusion'] else seen)
+        reference = out['embedding'][count:]
+        out = {key: value[:count] for key, value in out.items()}
+        device = crops.device
+        total = torch.zeros((), device=device)
+        half = len(batch['crop'])
+        if weights['contrastive']:
+            total = total + weights['contrastive'] * viewpoint_contrastive_loss(
+                out['embedding'][:half], out['embedding'][half:], rotation[:half],
+                rotation[half:], index[:half], index[half:], weights['temperature'],
+                self.config['data']['near_degrees'])
+        symmetric = self.symmetric.to(device)[index]
+        if weights['regression']:
+            rows = torch.arange(len(index), device=device)
+            total = total + weights['regression'] * rotation_regression_loss(
+                out['raw'][rows, index], out['rotation'][rows, index], rotation,
+                model_rotation(model), symmetric, self.points.to(device)[index],
+                self.diameters.to(device)[index])
+        if weights['feature_pose']:
+            total = total + weights['feature_pose'] * feature_pose_loss(
+                out['embedding'], rotation, index, symmetric)
+        if weights['occlusion']:
+            total = total + weights['occlusion'] * occlusion_loss(out['embedding'], reference)
+        if weights['classification']:
+            total = total + weights['classification'] * F.cross_entropy(out['logits'], index)
+        return total
+
+    def evaluate(self, model, device, out_dir):
+        """Return the pose stage's metrics on the held-out scenes (see evaluation)."""
+        data = self.config['data']
+        return evaluate_poses((model, self.catalogue.ids), self.catalogue,
+                              Path(data['eval_dir']), device, data['eval_frames'])
+
+
+def model_rotation(model):
+    """Return the rotation representation of a PoseNet, also when DDP wraps it."""
+    return getattr(model, 'module', model).rotation
+
+
+class PoseSelfSupervisedTask(PoseTask):
+    """Relative-viewpoint contrastive pre-training (seed 004); configs/pose_selfsup.yaml."""
+
+    name = 'pose-selfsup'
+    config_name = 'pose_selfsup.yaml'
+
+    def evaluate(self, model, device, out_dir):
+        """
+        Return nearest-neighbour viewpoint retrieval on held-out crops, per object.
+
+        Each held-out crop takes the rotation of the training crop of the same object whose
+        embedding is nearest (cosine); reported: mean rotation error and the shares under 15
+        and 30 degrees (asymmetric objects).
+        """
+        train, held_out = self.train_dataset(), self.eval_dataset()
+        train_features, held_features = (_embed(model, crops, device)
+                                         for crops in (train, held_out))
+        results = {}
+        for position, obj_id in enumerate(self.catalogue.ids):
+            if self.catalogue[obj_id].symmetric:
+                continue
+            bank = np.flatnonzero(train.crops['index'] == position)
+            queries = np.flatnonzero(held_out.crops['index'] == position)
+            if not len(bank) or not len(queries):
+                continue
+            similarity = held_features[queries] @ train_features[bank].T
+            nearest = bank[similarity.argmax(dim=1).numpy()]
+            errors = torch.rad2deg(roma.rotmat_geodesic_distance(
+                torch.from_numpy(train.crops['rotation'][nearest]),
+                torch.from_numpy(held_out.crops['rotation'][queries]))).numpy()
+            results[str(obj_id)] = {'count': len(queries),
+                                    'rotation_error_deg': float(errors.mean()),
+                                    'within_15_deg': float((errors < 15).mean()),
+                                    'within_30_deg': float((errors < 30).mean())}
+        return {'nearest_neighbour': results}
+
+
+@torch.no_grad()
+def _embed(model, crops, device, batch=256):
+    """Return the (N, E) CPU embeddings of a PoseCrops dataset's crops."""
+    features = []
+    for start in range(0, len(crops), batch):
+        stop = min(start + batch, len(crops))
+        inputs = torch.stack([crops.tensor(i) for i in range(start, stop)])
+        features.append(model(inputs.to(device))['embedding'].cpu())
+    return torch.cat(features)
