@@ -1,8 +1,8 @@
 """
 The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
 
-Commands: ``hha``, ``complete``, ``node``, ``bench``, ``demo``. Errors print one clear line and
-exit non-zero; with several inputs every good frame is still written.
+Commands: ``hha``, ``complete``, ``pose``, ``node``, ``bench``, ``demo``.  Errors print one
+clear line and exit non-zero; with several inputs every good frame is still written.
 """
 
 import argparse
@@ -90,6 +90,31 @@ def build_parser():
     _add_depth_scale(complete)
     _add_device(complete, compile_option=False)
 
+    pose = commands.add_parser('pose', help='6-DoF poses of catalogue objects in colour (+ '
+                               'depth) files')
+    pose.add_argument('--rgb', nargs='+', required=True, help='colour files')
+    pose.add_argument('--depth', nargs='+', help='depth files registered to the colour, one '
+                      'per --rgb (PNG or .npy); without: RGB only (needs --detections and '
+                      'RGB weights)')
+    pose.add_argument('--objects', required=True, help='object catalogue YAML, e.g. '
+                      'config/objects/lmo.yaml')
+    pose.add_argument('--mesh-dir', help='folder of the meshes (replaces the mesh_dir of the '
+                      'catalogue)')
+    pose.add_argument('--detections', nargs='+', help='BOP-style detections JSON, one per '
+                      '--rgb; default: the built-in detector (needs depth)')
+    pose_out = pose.add_mutually_exclusive_group(required=True)
+    pose_out.add_argument('--out', help='poses JSON of one frame')
+    pose_out.add_argument('--out-dir', help='writes OUT_DIR/<colour stem>.json per frame')
+    pose.add_argument('--weights', help='exported PoseNet .safetensors (default: those the '
+                      'catalogue names)')
+    pose.add_argument('--no-refine', action='store_true', help='skip the ICP refinement')
+    pose.add_argument('--min-score', type=float, default=0.5,
+                      help='built-in detector: drop candidates below this identity '
+                           'probability (default 0.5)')
+    _add_intrinsics(pose)
+    _add_depth_scale(pose)
+    _add_device(pose, compile_option=False)
+
     node = commands.add_parser('node', help='start a node without a ROS install (venv mode)')
     node.add_argument('name', choices=sorted(NODES))
     node.add_argument('ros_args', nargs=argparse.REMAINDER,
@@ -125,24 +150,24 @@ def build_parser():
     return parser
 
 
-def _process_frames(command, depth_paths, process_frame):
+def _process_frames(command, paths, process_frame):
     """
-    Call process_frame(index, depth path) -> (written path, ms) for every frame.
+    Call process_frame(index, input path) -> (written path, ms) for every frame's input.
 
     A frame that raises ValueError is reported on one line naming its file; the others are
     still processed; CommandError at the end when any failed.
     """
     failures = 0
-    for index, depth_path in enumerate(depth_paths):
+    for index, path in enumerate(paths):
         try:
-            target, elapsed_ms = process_frame(index, depth_path)
+            target, elapsed_ms = process_frame(index, path)
             print(f'{target}  ({elapsed_ms:.1f} ms)')
         except ValueError as exc:
             failures += 1
-            message = str(exc) if str(depth_path) in str(exc) else f'{depth_path}: {exc}'
+            message = str(exc) if str(path) in str(exc) else f'{path}: {exc}'
             print(f'rgbd-perception {command}: error: {message}', file=sys.stderr)
     if failures:
-        raise CommandError(f'{failures} of {len(depth_paths)} frames failed')
+        raise CommandError(f'{failures} of {len(paths)} frames failed')
 
 
 def _run_hha(args):
@@ -204,6 +229,43 @@ def _run_complete(args):
     _process_frames('complete', args.depth, complete)
 
 
+def _run_pose(args):
+    import json
+
+    from rgbd_perception.image_files import read_depth, read_rgb
+    from rgbd_perception.object_catalogue import load_catalogue
+    from rgbd_perception.pose_files import poses_to_json, read_detections
+    from rgbd_perception.stages.pose import PoseStage
+
+    for name in ('depth', 'detections'):
+        files = getattr(args, name)
+        if files is not None and len(files) != len(args.rgb):
+            raise CommandError(f'--{name} needs one file per --rgb ({len(args.rgb)}), got '
+                               f'{len(files)}')
+    if args.out is not None and len(args.rgb) != 1:
+        raise CommandError('--out takes one frame; use --out-dir for several')
+    catalogue = load_catalogue(args.objects, args.mesh_dir)
+    stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
+                      min_score=args.min_score)
+
+    def estimate(index, rgb_path):
+        rgb = read_rgb(rgb_path)
+        depth = None if args.depth is None else read_depth(args.depth[index])
+        detections = None if args.detections is None else \
+            read_detections(args.detections[index], rgb.shape[:2])
+        start = time.perf_counter()
+        estimates = stage(rgb, depth, tuple(args.intrinsics), detections,
+                          depth_scale=args.depth_scale)
+        elapsed_ms = 1000.0 * (time.perf_counter() - start)
+        target = Path(args.out) if args.out is not None else \
+            Path(args.out_dir) / f'{Path(rgb_path).stem}.json'
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(poses_to_json(estimates), indent=1) + '\n')
+        return target, elapsed_ms
+
+    _process_frames('pose', args.rgb, estimate)
+
+
 def _run_node(args):
     from rgbd_perception.ros.environment import configure_venv_middleware
 
@@ -238,8 +300,8 @@ def _run_demo(args):
     run_demo(Path(args.out_dir), frames, device=args.device, compile_kernels=args.compile)
 
 
-HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'node': _run_node, 'bench': _run_bench,
-            'demo': _run_demo}
+HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'pose': _run_pose, 'node': _run_node,
+            'bench': _run_bench, 'demo': _run_demo}
 
 
 def main(argv=None):

@@ -81,3 +81,35 @@ def test_built_in_detector_and_bad_inputs(catalogue, untrained_pose_weights, bal
     with pytest.raises(DetectionError, match='needs detections'):
         rgb_stage(rgb, None, k)
     assert stage(rgb, depth, k, []) == []
+
+
+def test_cli_pose_writes_the_poses_json(untrained_pose_weights, ball_frame, tmp_path, capsys):
+    """`rgbd-perception pose` with a BOP-style detection and mask file; errors exit 1."""
+    import cv2
+
+    from rgbd_perception.cli import main
+    from rgbd_perception.image_files import write_depth_png, write_rgb
+
+    rgb, depth, k, _, t, bbox, mask = ball_frame
+    write_rgb(tmp_path / 'c.png', rgb)
+    write_depth_png(tmp_path / 'd.png', np.round(depth * 1000))
+    cv2.imwrite(str(tmp_path / 'm.png'), mask.astype(np.uint8) * 255)
+    (tmp_path / 'det.json').write_text(json.dumps(
+        [{'obj_id': 1104, 'bbox': list(bbox), 'mask': 'm.png'}]))
+    common = ['pose', '--rgb', str(tmp_path / 'c.png'), '--objects',
+              str(share_path('config', 'objects', 'demo.yaml')), '--weights',
+              str(untrained_pose_weights['rgbd']), '--intrinsics', *map(str, k),
+              '--device', 'cpu']
+    assert main([*common, '--depth', str(tmp_path / 'd.png'), '--detections',
+                 str(tmp_path / 'det.json'), '--out', str(tmp_path / 'poses.json')]) == 0
+    (pose,) = json.loads((tmp_path / 'poses.json').read_text())
+    assert pose['obj_id'] == 1104 and 0 < pose['score'] <= 1
+    assert np.linalg.norm(np.array(pose['t']) - t) < 0.004
+    assert np.asarray(pose['R']).shape == (3, 3)
+    (tmp_path / 'bad.json').write_text('[{"obj_id": 1104}]')
+    assert main([*common, '--depth', str(tmp_path / 'd.png'), '--detections',
+                 str(tmp_path / 'bad.json'), '--out', str(tmp_path / 'x.json')]) == 1
+    assert 'needs "obj_id" and "bbox"' in capsys.readouterr().err
+    assert main([*common, '--depth', str(tmp_path / 'd.png'), str(tmp_path / 'd.png'),
+                 '--out', str(tmp_path / 'x.json')]) == 1
+    assert '--depth needs one file per --rgb' in capsys.readouterr().err
