@@ -18,7 +18,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         (os.path.join('share', package_name, 'launch'), glob('launch/*.launch.py')),
-        (os.path.join('share', package_name, 'config'), glob('config/*.yaml')),
+        (os.path.join('share', package_name, 'config'),
+         glob('config/*.yaml') + glob('config/*.rviz')),
         (os.path.join('share', package_name, 'config', 'objects'), glob('config/objects/*.yaml')),
         (os.path.join('share', package_name, 'config', 'objects', 'demo_meshes'),
          glob('config/objects/demo_meshes/*.ply')),
@@ -36,6 +37,7 @@ setup(
             'rgbd-perception = rgbd_perception.cli:main',
             'hha_node = rgbd_perception.ros.hha_node:main',
             'depth_completion_node = rgbd_perception.ros.depth_completion_node:main',
+            'pose_node = rgbd_perception.ros.pose_node:main',
         ],
     },
 )

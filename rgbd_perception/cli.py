@@ -17,7 +17,8 @@ from rgbd_perception.runtime.device import DEVICE_CHOICES
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
 NODES = {'hha': 'rgbd_perception.ros.hha_node',
-         'depth_completion': 'rgbd_perception.ros.depth_completion_node'}
+         'depth_completion': 'rgbd_perception.ros.depth_completion_node',
+         'pose': 'rgbd_perception.ros.pose_node'}
 
 
 class CommandError(Exception):

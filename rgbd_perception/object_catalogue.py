@@ -38,7 +38,8 @@ class CatalogueObject:
     One known object.
 
     obj_id: positive id; name: label; mesh: the model in metres (its frame is the pose's
-    model frame); diameter: largest vertex distance, metres; symmetric: score with ADD-S.
+    model frame); diameter: largest vertex distance, metres; symmetric: score with ADD-S;
+    mesh_path: the file; mesh_scale: its units to metres (RViz mesh markers use both).
     """
 
     obj_id: int
@@ -46,6 +47,8 @@ class CatalogueObject:
     mesh: Mesh
     diameter: float
     symmetric: bool
+    mesh_path: Path
+    mesh_scale: float
 
     @property
     def extent(self):
@@ -120,12 +123,13 @@ def load_catalogue(path, mesh_dir=None):
             raise CatalogueError(f'{where}: mesh {mesh_path} not found (set the mesh folder '
                                  'with --mesh-dir / the mesh_dir parameter)')
         try:
-            mesh, _ = load_mesh(mesh_path, unit)
+            mesh, scale = load_mesh(mesh_path, unit)
         except (MeshError, OSError) as exc:
             raise CatalogueError(f'{where}: {exc}') from exc
         objects[obj_id] = CatalogueObject(obj_id, str(entry.get('name', obj_id)), mesh,
                                           diameter(mesh.vertices),
-                                          bool(entry.get('symmetric', False)))
+                                          bool(entry.get('symmetric', False)),
+                                          mesh_path.resolve(), scale)
     if not objects:
         raise CatalogueError(f'{path}: the catalogue lists no objects')
     return ObjectCatalogue(name, objects, WEIGHTS_DIR / weights if weights else None, path)

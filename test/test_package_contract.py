@@ -61,20 +61,24 @@ def test_console_scripts_resolve_to_functions():
 
 
 def test_launch_files_name_installed_executables_and_parameter_files():
-    """Each launch file's executables are console scripts and its config files exist."""
+    """Each launch file's executables are console scripts (or exec_depends) and configs exist."""
     scripts = console_scripts()
+    root = ElementTree.parse(ROOT / 'package.xml').getroot()
+    exec_depends = {e.text for e in root.findall('exec_depend')}
     launch_files = sorted((ROOT / 'launch').glob('*.launch.py'))
     assert launch_files
     for launch_file in launch_files:
         tree = ast.parse(launch_file.read_text())
         strings = {node.value for node in ast.walk(tree)
                    if isinstance(node, ast.Constant) and isinstance(node.value, str)}
-        executables = {kw.value.value for node in ast.walk(tree)
-                       if isinstance(node, ast.Call)
-                       for kw in node.keywords
-                       if kw.arg == 'executable' and isinstance(kw.value, ast.Constant)}
-        assert executables and executables <= set(scripts), launch_file
-        for name in (s for s in strings if s.endswith('.yaml')):
+        nodes = [{kw.arg: kw.value.value for kw in node.keywords
+                  if kw.arg in ('package', 'executable') and isinstance(kw.value, ast.Constant)}
+                 for node in ast.walk(tree)
+                 if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'Node']
+        ours = {n['executable'] for n in nodes if n['package'] == 'rgbd_perception'}
+        assert ours and ours <= set(scripts), launch_file
+        assert {n['package'] for n in nodes} - {'rgbd_perception'} <= exec_depends, launch_file
+        for name in (s for s in strings if s.endswith(('.yaml', '.rviz')) and ' ' not in s):
             assert (ROOT / 'config' / name).is_file(), f'{launch_file.name}: {name}'
 
 

@@ -19,6 +19,7 @@ from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_p
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
+from rgbd_perception.ros.pose_node import POSE_PARAMETERS
 from rgbd_perception.ros.qos import qos_profile
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
@@ -370,7 +371,8 @@ def test_fastdds_profile_has_large_shm_transport():
 
 #: Each node's config file and its declared parameters.
 NODE_PARAMETERS = {'hha_node.yaml': COMMON_PARAMETERS + HHA_PARAMETERS,
-                   'depth_completion_node.yaml': COMMON_PARAMETERS + COMPLETION_PARAMETERS}
+                   'depth_completion_node.yaml': COMMON_PARAMETERS + COMPLETION_PARAMETERS,
+                   'pose_node.yaml': COMMON_PARAMETERS + POSE_PARAMETERS}
 ALL_SPECS = [(config, spec) for config, specs in NODE_PARAMETERS.items() for spec in specs]
 
 

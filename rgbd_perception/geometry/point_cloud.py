@@ -20,7 +20,7 @@ def back_project(depth, intrinsics, mask=None):
     depth: (H, W) metres, 0 = missing; intrinsics: (fx, fy, cx, cy) or an object with those
     attributes; mask: optional (H, W) bool.  Points are in row-major pixel order.
     """
-    fx, fy, cx, cy = _intrinsic_values(intrinsics)
+    fx, fy, cx, cy = intrinsic_values(intrinsics)
     valid = depth > 0 if mask is None else (depth > 0) & mask
     rows, cols = np.nonzero(valid)
     z = depth[rows, cols].astype(np.float64)
@@ -29,13 +29,14 @@ def back_project(depth, intrinsics, mask=None):
 
 def project(points, intrinsics):
     """Return (N, 2) pixel coordinates (u, v) of (N, 3) camera points with z > 0."""
-    fx, fy, cx, cy = _intrinsic_values(intrinsics)
+    fx, fy, cx, cy = intrinsic_values(intrinsics)
     points = np.asarray(points, np.float64)
     return np.stack([fx * points[:, 0] / points[:, 2] + cx,
                      fy * points[:, 1] / points[:, 2] + cy], axis=1)
 
 
-def _intrinsic_values(intrinsics):
+def intrinsic_values(intrinsics):
+    """Return (fx, fy, cx, cy) floats of a 4-sequence or an object with those attributes."""
     if hasattr(intrinsics, 'fx'):
         return intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
     return tuple(float(v) for v in intrinsics)

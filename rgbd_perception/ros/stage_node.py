@@ -21,9 +21,11 @@ from rgbd_perception.ros.parameters import COMMON_PARAMETERS, declare_parameters
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.ros.sync import ApproximateRgbdSync
 from rgbd_perception.stages.depth_input import ColourError, DepthError
+from rgbd_perception.stages.pose import DetectionError
 
 #: Errors that mean "this frame's input is bad": logged, frame skipped, node keeps going.
-INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError, ColourError)
+INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError, ColourError,
+                DetectionError)
 
 
 class FrameInputError(Exception):

@@ -12,11 +12,13 @@ the distance where the rotated model's projected size matches the box.
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
 from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
-from rgbd_perception.geometry.point_cloud import back_project, icp, inlier_share, project
+from rgbd_perception.geometry.point_cloud import (back_project, icp, inlier_share,
+                                                  intrinsic_values, project)
 from rgbd_perception.geometry.segmentation import segment_candidates
 from rgbd_perception.models.pose import egocentric_rotation
 from rgbd_perception.runtime.device import resolve_device
@@ -39,6 +41,32 @@ class Detection:
     obj_id: int
     bbox: tuple
     mask: np.ndarray | None = None
+
+
+def detections_from_labels(labels, shape, catalogue, min_pixels=20):
+    """
+    Return the Detections of an (H, W) instance-label image (pixel = object id, 0 = none).
+
+    Each connected region of one id of at least min_pixels pixels is one detection (box and
+    mask).  Raises DetectionError for a size other than ``shape`` or an id the catalogue
+    does not know.
+    """
+    labels = np.asarray(labels)
+    if labels.shape != tuple(shape):
+        raise DetectionError(f'label image {labels.shape[1]}x{labels.shape[0]} differs from '
+                             f'the colour image {shape[1]}x{shape[0]}')
+    detections = []
+    for obj_id in (int(v) for v in np.unique(labels) if v != 0):
+        if obj_id not in catalogue.objects:
+            raise DetectionError(f'label {obj_id} is no object of catalogue {catalogue.name} '
+                                 f'({catalogue.ids})')
+        count, regions, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == obj_id).astype(np.uint8), connectivity=8)
+        for region in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[region])
+            if area >= min_pixels:
+                detections.append(Detection(obj_id, (x, y, w, h), regions == region))
+    return detections
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,11 +139,11 @@ class PoseStage:
 
         rgb: (H, W, 3) uint8; depth: (H, W) uint16 (units of depth_scale m) or float metres,
         registered to the colour, or None (RGB only: needs detections and RGB-capable
-        weights); intrinsics: (fx, fy, cx, cy), 0-based pixel centres; detections: list of
-        Detection or None (built-in detector).  Raises DepthError, ColourError or
-        DetectionError for unusable input.
+        weights); intrinsics: (fx, fy, cx, cy) or Intrinsics, 0-based pixel centres;
+        detections: list of Detection or None (built-in detector).  Raises DepthError,
+        ColourError or DetectionError for unusable input.
         """
-        rgb = np.asarray(rgb)
+        rgb, intrinsics = np.asarray(rgb), intrinsic_values(intrinsics)
         metres = None
         if depth is not None:
             metres = depth_to_metres(depth, depth_scale)

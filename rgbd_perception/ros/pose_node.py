@@ -1,0 +1,130 @@
+"""
+pose_node: rgb/image_raw (+ depth/image_raw) + rgb/camera_info -> objects/poses, markers, overlay.
+
+Poses of the objects of one catalogue in the camera optical frame (the colour image's header):
+objects/poses (PoseArray), objects/markers (MarkerArray: mesh + label), objects/overlay (the
+colour image with projected boxes and axes) and, where tf2_ros is importable, one TF frame per
+object.  Depth must be registered to the colour image (REP 118).  Detections come from the
+built-in detector or, with use_label_image, from objects/labels: an instance-label image
+(mono8 / 16UC1 / 32SC1, pixel value = catalogue object id, 0 = background) of the colour size.
+"""
+
+from pathlib import Path
+
+from geometry_msgs.msg import PoseArray
+from sensor_msgs.msg import CameraInfo, Image
+from visualization_msgs.msg import MarkerArray
+
+from rgbd_perception.object_catalogue import load_catalogue
+from rgbd_perception.pose_overlay import draw_poses
+from rgbd_perception.resources import share_path
+from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
+from rgbd_perception.ros.hha_node import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
+from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
+from rgbd_perception.ros.parameters import ParameterSpec
+from rgbd_perception.ros.pose_messages import marker_array, pose_array, transforms
+from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.stages.pose import detections_from_labels, PoseStage
+
+LABEL_ENCODINGS = ('mono8', '8UC1', 'mono16', '16UC1', '32SC1')
+
+POSE_PARAMETERS = (
+    ParameterSpec('objects', 'config/objects/demo.yaml',
+                  'object catalogue YAML: a path, or relative to the package share folder'),
+    ParameterSpec('mesh_dir', '', "folder of the catalogue's meshes; empty: the catalogue's"),
+    ParameterSpec('weights', '', 'exported PoseNet .safetensors; empty: those the catalogue '
+                  'names'),
+    ParameterSpec('use_depth', True,
+                  'subscribe to depth/image_raw (RGB-D); false: RGB only (needs RGB weights '
+                  'and use_label_image)'),
+    ParameterSpec('use_label_image', False,
+                  'take detections from objects/labels (pixel = object id) instead of the '
+                  'built-in depth detector'),
+    ParameterSpec('refine', True, 'refine poses by ICP against the meshes (needs depth)'),
+    ParameterSpec('min_score', 0.5,
+                  'built-in detector: drop candidates below this identity probability'),
+    ParameterSpec('publish_overlay', True, 'publish objects/overlay'),
+    ParameterSpec('publish_tf', True, 'broadcast a TF frame per object (when tf2_ros exists)'),
+    ParameterSpec('marker_lifetime', 0.5, 'seconds RViz keeps a marker without an update'),
+)
+
+
+def _transform_broadcaster(node):
+    """Return a tf2_ros TransformBroadcaster, or None where tf2_ros is not installed."""
+    try:
+        from tf2_ros import TransformBroadcaster
+    except ImportError:
+        return None
+    return TransformBroadcaster(node)
+
+
+class PoseNode(StageNode):
+    """Publish 6-DoF poses of catalogue objects for every colour (+ depth) frame."""
+
+    def __init__(self, **kwargs):
+        super().__init__('pose_node', POSE_PARAMETERS, 'pose', **kwargs)
+        params = self.params
+        path = Path(params['objects'])
+        catalogue = load_catalogue(path if path.is_file() else share_path(path),
+                                   params['mesh_dir'] or None)
+        self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
+                               refine=params['refine'], min_score=params['min_score'])
+        if self.stage.uses_depth and not params['use_depth']:
+            raise ValueError('use_depth is false but the pose weights take RGB-D crops')
+        if not params['use_depth'] and not params['use_label_image']:
+            raise ValueError('RGB only (use_depth false) needs detections: set '
+                             'use_label_image')
+        inputs = [(Image, 'rgb/image_raw'), (CameraInfo, 'rgb/camera_info')]
+        self.depth_input = self.label_input = None
+        if params['use_depth']:
+            self.depth_input = len(inputs)
+            inputs.append((Image, 'depth/image_raw'))
+        if params['use_label_image']:
+            self.label_input = len(inputs)
+            inputs.append((Image, 'objects/labels'))
+        self.poses_pub = self.create_publisher(PoseArray, 'objects/poses', self.output_qos)
+        self.markers_pub = self.create_publisher(MarkerArray, 'objects/markers',
+                                                 self.output_qos)
+        self.overlay_pub = self.create_publisher(Image, 'objects/overlay', self.output_qos) \
+            if params['publish_overlay'] else None
+        self.tf = _transform_broadcaster(self) if params['publish_tf'] else None
+        self.subscribe_synchronised(inputs)
+        self.get_logger().info(
+            f'poses of {len(catalogue.ids)} objects ({catalogue.name}) on '
+            f'{self.stage.device}, {"RGB-D" if params["use_depth"] else "RGB"}, detections '
+            f'from {"objects/labels" if params["use_label_image"] else "the depth"}'
+            f'{"" if self.tf is not None or not params["publish_tf"] else "; no tf2_ros: no TF"}')
+
+    def on_frame(self, rgb_msg, info_msg, *others):
+        """Estimate and publish the poses of one frame."""
+        rgb = self.decode(0, image_to_rgb, rgb_msg)
+        intrinsics = self.decode(1, intrinsics_from_camera_info, info_msg, rgb.shape[:2])
+        depth = detections = None
+        if self.depth_input is not None:
+            depth = self.decode(self.depth_input, image_to_numpy,
+                                others[self.depth_input - 2], DEPTH_ENCODINGS)
+        if self.label_input is not None:
+            labels = self.decode(self.label_input, image_to_numpy,
+                                 others[self.label_input - 2], LABEL_ENCODINGS)
+            detections = self.decode(self.label_input, detections_from_labels, labels,
+                                     rgb.shape[:2], self.stage.catalogue)
+        estimates = self.decode(self.depth_input or 0, self.stage, rgb, depth, intrinsics,
+                                detections, depth_scale=DEPTH_SCALE_16BIT)
+        header = rgb_msg.header
+        self.poses_pub.publish(pose_array(estimates, header))
+        self.markers_pub.publish(marker_array(estimates, self.stage.catalogue, header,
+                                              self.params['marker_lifetime']))
+        if self.overlay_pub is not None:
+            overlay = draw_poses(rgb, estimates, self.stage.catalogue, intrinsics)
+            self.overlay_pub.publish(numpy_to_image(overlay, 'rgb8', header=header))
+        if self.tf is not None and estimates:
+            self.tf.sendTransform(transforms(estimates, self.stage.catalogue, header))
+
+
+def main(args=None):
+    """Run pose_node until shutdown (``ros2 run rgbd_perception pose_node``)."""
+    run_node(PoseNode, args)
+
+
+if __name__ == '__main__':
+    main()
