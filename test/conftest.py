@@ -107,3 +107,32 @@ def untrained_pose_weights(tmp_path_factory):
                                        folder / f'pose_{mode}.safetensors', 'pose',
                                        {'object_ids': ids})
     return paths
+
+
+@pytest.fixture(scope='session')
+def ball_frame(tmp_path_factory):
+    """Return (rgb, depth m, K values, ball R, t m, bbox, visible mask) of a rendered frame."""
+    import json
+
+    import numpy as np
+
+    from rgbd_perception.image_files import read_depth, read_rgb
+    from training.datasets.sample import read_mask
+    from training.synth.catalogue import build_catalogue
+    from training.synth.generate import generate, SynthConfig
+    from training.synth.scene import SceneOptions
+
+    out = tmp_path_factory.mktemp('ball') / 'frames'
+    ball = [m for m in build_catalogue(sources=('procedural',)) if m.obj_id == 1104]
+    options = SceneOptions(min_objects=1, max_objects=1, max_distractors=0,
+                           occluder_probability=0.0)
+    generate(SynthConfig(out=str(out), frames=1, seed=3, sensor='none', scene=options), ball)
+    scene = out / '000000'
+    camera = json.loads((scene / 'scene_camera.json').read_text())['0']
+    gt = json.loads((scene / 'scene_gt.json').read_text())['0'][0]
+    info = json.loads((scene / 'scene_gt_info.json').read_text())['0'][0]
+    k = camera['cam_K']
+    depth = read_depth(scene / 'depth' / '000000.png') * camera['depth_scale'] / 1000.0
+    return (read_rgb(scene / 'rgb' / '000000.png'), depth, (k[0], k[4], k[2], k[5]),
+            np.reshape(gt['cam_R_m2c'], (3, 3)), np.array(gt['cam_t_m2c']) / 1000.0,
+            tuple(info['bbox_visib']), read_mask(scene / 'mask_visib' / '000000_000000.png'))

@@ -5,40 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from rgbd_perception.image_files import read_depth, read_rgb
 from rgbd_perception.object_catalogue import load_catalogue
 from rgbd_perception.resources import share_path
 from rgbd_perception.stages.depth_input import DepthError
 from rgbd_perception.stages.pose import Detection, DetectionError, PoseStage
-from training.datasets.sample import read_mask
-from training.synth.catalogue import build_catalogue
-from training.synth.generate import generate, SynthConfig
-from training.synth.scene import SceneOptions
 
 
 @pytest.fixture(scope='module')
 def catalogue():
     """Return the demo catalogue."""
     return load_catalogue(share_path('config', 'objects', 'demo.yaml'))
-
-
-@pytest.fixture(scope='module')
-def ball_frame(tmp_path_factory):
-    """Return (rgb, depth m, K values, ball R, t m, bbox, visible mask) of a rendered frame."""
-    out = tmp_path_factory.mktemp('pose') / 'frames'
-    ball = [m for m in build_catalogue(sources=('procedural',)) if m.obj_id == 1104]
-    options = SceneOptions(min_objects=1, max_objects=1, max_distractors=0,
-                           occluder_probability=0.0)
-    generate(SynthConfig(out=str(out), frames=1, seed=3, sensor='none', scene=options), ball)
-    scene = out / '000000'
-    camera = json.loads((scene / 'scene_camera.json').read_text())['0']
-    gt = json.loads((scene / 'scene_gt.json').read_text())['0'][0]
-    info = json.loads((scene / 'scene_gt_info.json').read_text())['0'][0]
-    k = camera['cam_K']
-    depth = read_depth(scene / 'depth' / '000000.png') * camera['depth_scale'] / 1000.0
-    return (read_rgb(scene / 'rgb' / '000000.png'), depth, (k[0], k[4], k[2], k[5]),
-            np.reshape(gt['cam_R_m2c'], (3, 3)), np.array(gt['cam_t_m2c']) / 1000.0,
-            tuple(info['bbox_visib']), read_mask(scene / 'mask_visib' / '000000_000000.png'))
 
 
 def test_translation_from_depth_and_icp_finds_the_ball(catalogue, untrained_pose_weights,
