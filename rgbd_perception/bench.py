@@ -136,3 +136,63 @@ def run_completion_benchmark(args):
                                            pairs, args.frames, args.warmup))
     print(format_summary('IP-Basic (cpu)', baseline))
     print(f"model / IP-Basic time (median): {ours['median'] / baseline['median']:.2f}")
+
+
+def _pose_frames(sample_dir):
+    """Return [(rgb, depth mm, intrinsics, [Detection])] of a BOP scene folder (GT boxes)."""
+    import json
+
+    import cv2
+
+    from rgbd_perception.bop_sequence import read_bop_sequence
+    from rgbd_perception.stages.pose import Detection
+
+    folder = Path(sample_dir)
+    frames = read_bop_sequence(folder)
+    gt = json.loads((folder / 'scene_gt.json').read_text())
+    infos = json.loads((folder / 'scene_gt_info.json').read_text())
+    result = []
+    for frame in frames:
+        detections = []
+        for index, (entry, info) in enumerate(zip(gt[str(frame.index)],
+                                                  infos[str(frame.index)])):
+            if info['px_count_visib'] < 200:
+                continue
+            mask = cv2.imread(str(folder / 'mask_visib' / f'{frame.index:06d}_{index:06d}.png'),
+                              cv2.IMREAD_GRAYSCALE) > 0
+            detections.append(Detection(entry['obj_id'], tuple(info['bbox_visib']), mask))
+        result.append((frame.rgb, frame.depth_mm, frame.intrinsics, detections))
+    return result
+
+
+def run_pose_benchmark(args):
+    """Time the pose stage per frame and per object, given detections and built-in detector."""
+    import torch
+
+    from rgbd_perception.object_catalogue import load_catalogue
+    from rgbd_perception.resources import share_path
+    from rgbd_perception.stages.pose import PoseStage
+
+    if not Path(args.sample_dir).is_dir():
+        raise ValueError(f'{args.sample_dir}: no BOP scene folder (render the bundled sample: '
+                         'python -m training sample --out .cache/sample)')
+    frames = _pose_frames(args.sample_dir)
+    catalogue = load_catalogue(args.objects or share_path('config', 'objects', 'demo.yaml'),
+                               args.mesh_dir)
+    objects = float(np.mean([len(f[3]) for f in frames]))
+    for refine in (True, False):
+        stage = PoseStage(catalogue, args.weights, device=args.device, refine=refine)
+        sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
+        if refine:
+            print(f'pose benchmark: {len(frames)} frames of {args.sample_dir}, '
+                  f'{objects:.1f} objects per frame, device {stage.device}, crops '
+                  f'{stage.model.crop_size} px {stage.model.input_mode}, torch threads '
+                  f'{torch.get_num_threads()}')
+        label = 'ICP' if refine else 'no ICP'
+        given = latency_summary(_time_calls(
+            lambda f: stage(f[0], f[1], f[2], f[3]), frames, args.frames, args.warmup, sync))
+        print(format_summary(f'given detections, {label}, frame', given))
+        print(f"{'':<34} per object: median {given['median'] / objects:.2f} ms")
+        built_in = latency_summary(_time_calls(
+            lambda f: stage(f[0], f[1], f[2]), frames, args.frames, args.warmup, sync))
+        print(format_summary(f'built-in detector, {label}, frame', built_in))

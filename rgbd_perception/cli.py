@@ -42,7 +42,7 @@ def _add_completion_options(parser, method_option=True):
         parser.add_argument('--replace-measured', action='store_true',
                             help='output the model everywhere (default: measured pixels '
                                  'keep their value)')
-    parser.add_argument('--weights', help='exported VanishingDepthNet .safetensors (default: '
+    parser.add_argument('--weights', help='exported weights (.safetensors) of the model (default: '
                         'the bundled small model)')
     parser.add_argument('--half', action='store_true', help='fp16 on CUDA')
     parser.add_argument('--downsample', type=int, default=0,
@@ -122,7 +122,7 @@ def build_parser():
                       help='--ros-args ... (remaps, __ns, -p, --params-file)')
 
     bench = commands.add_parser('bench', help='latency statistics of a stage')
-    bench.add_argument('stage', choices=['hha', 'completion'])
+    bench.add_argument('stage', choices=['hha', 'completion', 'pose'])
     bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
     bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
     bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
@@ -137,6 +137,11 @@ def build_parser():
                        help='also time decode + encode + publish of a VGA frame over rclpy')
     _add_intrinsics(bench, required=False)
     _add_completion_options(bench, method_option=False)
+    bench.add_argument('--sample-dir', default='.cache/sample/000000',
+                       help='pose: BOP scene folder whose ground-truth boxes are the given '
+                            'detections (default: the bundled sample)')
+    bench.add_argument('--objects', help='pose: object catalogue (default: the demo set)')
+    bench.add_argument('--mesh-dir', help='pose: folder of the catalogue meshes')
     _add_depth_scale(bench)
     _add_device(bench)
 
@@ -276,12 +281,11 @@ def _run_node(args):
 
 
 def _run_bench(args):
-    from rgbd_perception.bench import run_completion_benchmark, run_hha_benchmark
+    from rgbd_perception import bench
 
-    if args.stage == 'completion':
-        run_completion_benchmark(args)
-    else:
-        run_hha_benchmark(args)
+    runners = {'hha': bench.run_hha_benchmark, 'completion': bench.run_completion_benchmark,
+               'pose': bench.run_pose_benchmark}
+    runners[args.stage](args)
 
 
 def _run_demo(args):

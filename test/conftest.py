@@ -110,14 +110,8 @@ def untrained_pose_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def ball_frame(tmp_path_factory):
-    """Return (rgb, depth m, K values, ball R, t m, bbox, visible mask) of a rendered frame."""
-    import json
-
-    import numpy as np
-
-    from rgbd_perception.image_files import read_depth, read_rgb
-    from training.datasets.sample import read_mask
+def ball_scene(tmp_path_factory):
+    """Return a BOP scene folder of one VGA frame with the demo's ball on a table (exact depth)."""
     from training.synth.catalogue import build_catalogue
     from training.synth.generate import generate, SynthConfig
     from training.synth.scene import SceneOptions
@@ -127,7 +121,20 @@ def ball_frame(tmp_path_factory):
     options = SceneOptions(min_objects=1, max_objects=1, max_distractors=0,
                            occluder_probability=0.0)
     generate(SynthConfig(out=str(out), frames=1, seed=3, sensor='none', scene=options), ball)
-    scene = out / '000000'
+    return out / '000000'
+
+
+@pytest.fixture(scope='session')
+def ball_frame(ball_scene):
+    """Return (rgb, depth m, K values, ball R, t m, bbox, visible mask) of a rendered frame."""
+    import json
+
+    import numpy as np
+
+    from rgbd_perception.image_files import read_depth, read_rgb
+    from training.datasets.sample import read_mask
+
+    scene = ball_scene
     camera = json.loads((scene / 'scene_camera.json').read_text())['0']
     gt = json.loads((scene / 'scene_gt.json').read_text())['0'][0]
     info = json.loads((scene / 'scene_gt_info.json').read_text())['0'][0]

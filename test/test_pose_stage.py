@@ -89,3 +89,15 @@ def test_cli_pose_writes_the_poses_json(untrained_pose_weights, ball_frame, tmp_
     assert main([*common, '--depth', str(tmp_path / 'd.png'), str(tmp_path / 'd.png'),
                  '--out', str(tmp_path / 'x.json')]) == 1
     assert '--depth needs one file per --rgb' in capsys.readouterr().err
+
+
+def test_bench_pose_times_frames_and_objects(untrained_pose_weights, ball_scene, capsys):
+    """`rgbd-perception bench pose` prints per-frame and per-object latencies."""
+    from rgbd_perception.cli import main
+
+    assert main(['bench', 'pose', '--sample-dir', str(ball_scene), '--weights',
+                 str(untrained_pose_weights['rgbd']), '--frames', '2', '--warmup', '0',
+                 '--device', 'cpu']) == 0
+    out = capsys.readouterr().out
+    assert '1.0 objects per frame' in out and out.count('per object: median') == 2
+    assert 'built-in detector, ICP, frame' in out and 'given detections, no ICP' in out
