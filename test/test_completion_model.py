@@ -133,3 +133,21 @@ def test_ip_basic_fills_large_holes_and_refuses_empty_frames():
     np.testing.assert_allclose(ip_basic_complete(depth), 2.0, atol=1e-4)
     with pytest.raises(ValueError, match='at least one valid'):
         ip_basic_complete(np.zeros((10, 10), np.float32))
+
+
+def test_depth_scale_is_the_quantile_of_valid_depth():
+    """Missing pixels do not count; 1.0 is the largest value; the model stays scale-equivariant."""
+    depth = torch.tensor([[0.0, 4.0, 1.0, 0.0, 3.0, 2.0, 0.0, 5.0]]).view(1, 1, 2, 4)
+    depth = torch.cat([depth, 2 * depth])
+    largest = VanishingDepthNet('small', bins=8).depth_scale(depth)
+    torch.testing.assert_close(largest.flatten(), torch.tensor([5.0, 10.0]))
+    net = VanishingDepthNet('small', bins=8, scale_quantile=0.5).eval()
+    torch.testing.assert_close(net.depth_scale(depth).flatten(), torch.tensor([3.0, 6.0]))
+    with pytest.raises(ValueError, match='scale_quantile'):
+        VanishingDepthNet('small', scale_quantile=0.0)
+    torch.manual_seed(4)
+    rgb = torch.rand(1, 3, 32, 48)
+    sparse = (1 + torch.rand(1, 1, 32, 48)) * (torch.rand(1, 1, 32, 48) > 0.5)
+    with torch.no_grad():
+        torch.testing.assert_close(net(rgb, 3.0 * sparse), 3.0 * net(rgb, sparse),
+                                   rtol=1e-4, atol=1e-5)

@@ -136,8 +136,8 @@ def test_completion_task_trains_evaluates_and_exports(synthetic_dirs, tmp_path):
     run = tmp_path / 'run'
     overrides = [f'data.train_dirs=[{train}]', f'data.eval_dir={heldout}', 'data.eval_frames=1',
                  f'data.real_dir={tmp_path / "absent"}', 'data.eval_removal=[0.5]',
-                 'augment.crop=[24,32]', 'train.steps=2', 'train.batch_size=2',
-                 'model.bins=8']
+                 'data.downsample=2', 'augment.crop=[24,32]', 'train.steps=2',
+                 'train.batch_size=2', 'model.bins=8']
     assert main(['completion', '--run-dir', str(run), *overrides]) == 0
     assert main(['eval', '--checkpoint', str(run), '--out', str(tmp_path / 'eval')]) == 0
     report = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())

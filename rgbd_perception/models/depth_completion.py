@@ -6,8 +6,9 @@ side; squeeze-and-excitation fusion adds the RGB features into the depth branch 
 encoder stages (strides 4, 8, 16, 32); a U-Net decoder with four heads (strides 8, 4, 2, 1)
 decodes adaptive depth bins (after AdaBins) into depth.  The last decoder stage sees the
 normalised depth, its validity and the RGB at full resolution (not the PDE: a third of the
-cost for the same edges).  Depth is normalised per image by its
-largest valid value, so one network serves any depth range; the output is metric again.
+cost for the same edges).  Depth is normalised per image by a quantile of its valid values
+(the largest by default; a lower quantile keeps a few far pixels from rescaling the whole
+image), so one network serves any depth range; the output is metric again.
 """
 
 import torch
@@ -142,20 +143,24 @@ class VanishingDepthNet(nn.Module):
 
     size: 'small' (MobileNetV3-Small RGB encoder, for CPUs) or 'large' (ResNet-18, GPUs).
     pde_channels / pde_temperature: the PositionalDepthEncoding.  bins: adaptive depth bins.
-    depth_range: the bins span (0, depth_range) times the image's largest valid depth.
+    depth_range: the bins span (0, depth_range) times the image's depth scale, the
+    ``scale_quantile`` quantile of its valid depth (1.0: the largest).
     forward() returns (B, 1, H, W) metres, or with all_scales=True a list of four maps at
     strides 1, 2, 4 and 8 (the training loss uses all of them).  Frames without any valid
     depth are undefined (callers reject them).
     """
 
     def __init__(self, size='small', pde_channels=32, pde_temperature=3e-4, bins=64,
-                 depth_range=1.5):
+                 depth_range=1.5, scale_quantile=1.0):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f'unknown size {size!r}, expected one of {sorted(SIZES)}')
         spec = SIZES[size]
         enc, dec = spec['encoder'], spec['decoder']
+        if not 0.0 < scale_quantile <= 1.0:
+            raise ValueError(f'scale_quantile must lie in (0, 1], got {scale_quantile}')
         self.depth_range = depth_range
+        self.scale_quantile = scale_quantile
         self.register_buffer('rgb_mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer('rgb_std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
@@ -180,10 +185,27 @@ class VanishingDepthNet(nn.Module):
         edges = torch.cumsum(widths, dim=1) * self.depth_range
         return edges - 0.5 * widths * self.depth_range
 
+    def depth_scale(self, depth):
+        """
+        Return (B, 1, 1, 1) metres: the scale_quantile quantile of each image's valid depth.
+
+        depth: (B, 1, H, W) metres, 0 = missing.  Sorting puts the missing pixels (0) first;
+        the quantile is the lower of the two values around it (no interpolation).
+        """
+        values = depth.flatten(1)
+        if self.scale_quantile == 1.0:
+            return values.amax(dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)
+        ordered = values.sort(dim=1).values
+        valid_count = (values > 0).sum(dim=1)
+        index = values.shape[1] - valid_count + (
+            (valid_count - 1).clamp_min(0) * self.scale_quantile).long()
+        index = index.clamp_max(values.shape[1] - 1)  # no valid pixel: 0, as amax gives
+        return ordered.gather(1, index[:, None]).clamp_min(1e-3).view(-1, 1, 1, 1)
+
     def forward(self, rgb, depth, all_scales=False):
         """Return completed depth in metres; see the class docstring."""
         valid = depth > 0
-        scale = depth.flatten(1).amax(dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)
+        scale = self.depth_scale(depth)
         encoded = self.encoding(depth / scale, valid)
         rgb = (rgb - self.rgb_mean) / self.rgb_std
         rgb_features = self.rgb_encoder(rgb)
