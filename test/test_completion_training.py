@@ -13,8 +13,8 @@ from training.completion.evaluation import evaluate_removal, perlin_removal
 from training.completion.loss import (balanced_loss, multiscale_balanced_loss,
                                       scale_invariant_log_loss, VARIANCE_FOCUS)
 from training.completion.masks import KINDS, noise_field, perlin_noise, removal_mask
-from training.completion.randomise import (randomise_distribution, removal_fractions,
-                                           remove_depth)
+from training.completion.randomise import (random_crop_and_flip, randomise_distribution,
+                                           removal_fractions, remove_depth)
 from training.datasets import DatasetLayoutError
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
@@ -103,6 +103,21 @@ def test_curriculum_moves_from_reconstruction_to_balanced():
     holed, removed = remove_depth(torch.ones(2, 1, 20, 20), torch.tensor([0.5, 0.5]),
                                   {'perlin': 1.0, 'blocky': 0.0, 'pixel': 0.0})
     assert torch.equal(holed == 0, removed)
+
+
+def test_crops_flip_up_down_only_when_asked():
+    """A full-size crop is the frame itself, mirrored left-right and/or up-down."""
+    rows = torch.arange(6.0).view(1, 1, 6, 1).expand(2, 1, 6, 8)
+    batch = {'rgb': rows.expand(2, 3, 6, 8), 'depth': rows + 1, 'clean': rows + 2}
+    torch.manual_seed(0)
+    for _ in range(8):
+        kept = random_crop_and_flip(batch, 6, 8)
+        torch.testing.assert_close(kept['depth'], batch['depth'])
+        flipped = random_crop_and_flip(batch, 6, 8, vertical_flip=1.0)
+        for name in batch:
+            torch.testing.assert_close(flipped[name], batch[name].flip(-2))
+    crop = random_crop_and_flip(batch, 4, 8, vertical_flip=1.0)['clean']
+    assert crop.shape == (2, 1, 4, 8) and bool((crop[:, :, :-1] > crop[:, :, 1:]).all())
 
 
 @pytest.fixture(scope='module')

@@ -11,16 +11,24 @@ import torch
 from training.completion.masks import KINDS, noise_field, removal_mask
 
 
-def random_crop_and_flip(batch, height, width):
-    """Return the batch's tensors cropped to height x width at one random place, maybe flipped."""
+def random_crop_and_flip(batch, height, width, vertical_flip=0.0):
+    """
+    Return the batch's tensors cropped to height x width at one random place, maybe flipped.
+
+    Left-right flips happen with probability 0.5, up-down flips with ``vertical_flip``: they
+    take away the synthetic rooms' layout prior (far walls in the upper image), which does
+    not hold in real rooms, so holes are filled from the depth around them.
+    """
     full_height, full_width = batch['rgb'].shape[-2:]
     top = int(torch.randint(0, full_height - height + 1, (1,)))
     left = int(torch.randint(0, full_width - width + 1, (1,)))
     flip = bool(torch.rand(()) < 0.5)
+    upside_down = bool(torch.rand(()) < vertical_flip)
     out = {}
     for name in ('rgb', 'depth', 'clean'):
         crop = batch[name][..., top:top + height, left:left + width]
-        out[name] = crop.flip(-1) if flip else crop
+        crop = crop.flip(-1) if flip else crop
+        out[name] = crop.flip(-2) if upside_down else crop
     return out
 
 

@@ -67,7 +67,7 @@ class CompletionTask(Task):
         """Return the multi-scale balanced scale-invariant loss on a randomised batch."""
         augment = self.config['augment']
         height, width = augment['crop']
-        batch = random_crop_and_flip(batch, height, width)
+        batch = random_crop_and_flip(batch, height, width, augment.get('vertical_flip', 0.0))
         depth, clean = randomise_distribution(batch['depth'], batch['clean'], augment['bins'],
                                               augment['metric_probability'])
         fractions = removal_fractions(len(depth), self.progress, augment['curriculum_warm_up'])
