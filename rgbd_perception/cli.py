@@ -46,8 +46,8 @@ def _add_completion_options(parser, method_option=True):
                         'the bundled small model)')
     parser.add_argument('--half', action='store_true', help='fp16 on CUDA')
     parser.add_argument('--downsample', type=int, default=0,
-                        help='the model runs at the input size / this factor (default 0: the '
-                             'factor the weights were trained at)')
+                        help='the model runs at the input size / this factor (default 0: '
+                             "the factor the weights' manifest names)")
 
 
 def _add_intrinsics(parser, required=True):

@@ -1,4 +1,4 @@
-"""The bundled completion weights: they load by default and beat IP-Basic at 50 % removal."""
+"""The bundled completion weights: they load by default and how they compare with IP-Basic."""
 
 import json
 
@@ -27,7 +27,7 @@ def test_bundled_model_halves_ip_basic_error_on_heldout_synthetic_frames(tmp_pat
     """
     The first 4 held-out synthetic frames (seed 909, as their recipe), 50 % Perlin removal.
 
-    The model's RMSE is at most 0.6 x IP-Basic's (README: ~0.4 on all 40 frames).
+    The model's RMSE is at most 0.6 x IP-Basic's (README: 0.45 on all 40 frames).
     """
     from training.synth.catalogue import build_catalogue
     from training.synth.generate import generate, SynthConfig
@@ -44,16 +44,33 @@ def test_bundled_model_halves_ip_basic_error_on_heldout_synthetic_frames(tmp_pat
     assert entry['rmse_ratio'] < 0.6, entry
 
 
-@pytest.mark.slow
-def test_bundled_model_beats_ip_basic_on_each_real_frame_at_half_removal(shared_data):
-    """
-    TUM, SUN and NYU frames, 50 % Perlin removal, 4 masks each: model RMSE < IP-Basic's.
+@pytest.fixture
+def real_frames(shared_data):
+    """Return the TUM, SUN and NYU frames as (name, rgb, depth, target = depth)."""
+    return [(name, rgb, depth, depth)
+            for name, rgb, depth in real_sample_frames(shared_data('rgbd_samples'))]
 
-    At 90 % removal it is not (README, Status): the synthetic prior fills large holes in the
-    upper image with far walls.
+
+@pytest.mark.slow
+def test_bundled_model_beats_ip_basic_on_each_real_frame_at_half_removal(real_frames):
+    """TUM, SUN and NYU frames, 50 % Perlin removal, 4 masks each: model RMSE < IP-Basic's."""
+    stage = CompletionStage('model', device='cpu')
+    assert stage.downsample == 10  # the manifest's runtime.downsample
+    for frame in real_frames:
+        results, _ = evaluate_removal([frame], [0.5], stage.model, 'cpu', stage.downsample,
+                                      seed=0, repeats=4)
+        assert results['removal_50']['rmse_ratio'] < 1.0, (frame[0], results)
+
+
+@pytest.mark.slow
+def test_bundled_model_is_on_par_with_ip_basic_on_real_frames_at_90_percent(real_frames):
+    """
+    90 % removal, the three frames pooled: RMSE within 5 % of IP-Basic's (measured 0.99).
+
+    Not the target (< 1 on each frame; README): SUN stays level with IP-Basic.  At the
+    factor it was trained at (1/4) the same model is 2x worse than IP-Basic here.
     """
     stage = CompletionStage('model', device='cpu')
-    for name, rgb, depth in real_sample_frames(shared_data('rgbd_samples')):
-        results, _ = evaluate_removal([(name, rgb, depth, depth)], [0.5], stage.model, 'cpu',
-                                      stage.downsample, seed=0, repeats=4)
-        assert results['removal_50']['rmse_ratio'] < 1.0, (name, results)
+    results, _ = evaluate_removal(real_frames, [0.9], stage.model, 'cpu', stage.downsample,
+                                  seed=0, repeats=4)
+    assert results['removal_90']['rmse_ratio'] < 1.05, results

@@ -105,9 +105,8 @@ def test_cli_complete_errors_exit_non_zero(frame, tiny_completion_weights, tmp_p
     assert (tmp_path / 'out' / 'a_depth.npy').is_file()  # the good frame is still written
 
 
-def test_stage_runs_at_the_factor_the_weights_were_trained_at(tiny_completion_weights,
-                                                              tmp_path):
-    """downsample=0 takes data.working_downsample of the manifest (2 when it has none)."""
+def test_stage_runs_at_the_factor_the_manifest_names(tiny_completion_weights, tmp_path):
+    """downsample=0: runtime.downsample, else data.working_downsample, else 2; N > 0 wins."""
     import json
     import shutil
 
@@ -118,4 +117,8 @@ def test_stage_runs_at_the_factor_the_weights_were_trained_at(tiny_completion_we
     manifest['data'] = {'working_downsample': 4}
     weights.with_suffix('.json').write_text(json.dumps(manifest))
     assert CompletionStage('model', weights=weights, device='cpu').downsample == 4
+    assert CompletionStage('model', weights=weights, device='cpu', downsample=3).downsample == 3
+    manifest['runtime'] = {'downsample': 10}
+    weights.with_suffix('.json').write_text(json.dumps(manifest))
+    assert CompletionStage('model', weights=weights, device='cpu').downsample == 10
     assert CompletionStage('model', weights=weights, device='cpu', downsample=3).downsample == 3

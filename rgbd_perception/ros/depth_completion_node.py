@@ -28,7 +28,7 @@ COMPLETION_PARAMETERS = (
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
     ParameterSpec('downsample', 0,
                   'the model runs at the input size divided by this integer factor; 0: the '
-                  'factor the weights were trained at (their manifest)'),
+                  'factor their manifest names (runtime.downsample, else trained at)'),
     ParameterSpec('keep_measured', True,
                   'measured depth pixels keep their value; false publishes the model output '
                   'everywhere'),

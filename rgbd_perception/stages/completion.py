@@ -3,9 +3,10 @@ Depth completion stage: colour + depth with holes in, (H, W) float32 metres with
 
 Methods: 'model' (VanishingDepthNet from exported weights, the bundled ones by default) and
 'ip_basic' (classical morphological filling, CPU, no weights).  The model runs at the input
-size divided by ``downsample`` (by default the factor it was trained at, from its manifest;
-depth averaged over the valid pixels of each block, colour area-averaged) and its output is
-upsampled bilinearly; measured pixels keep their measurement unless keep_measured is False.
+size divided by ``downsample`` (by default the factor its manifest names: runtime.downsample
+where evaluation chose one, else the factor it was trained at; depth averaged over the valid
+pixels of each block, colour area-averaged) and its output is upsampled bilinearly; measured
+pixels keep their measurement unless keep_measured is False.
 """
 
 from pathlib import Path
@@ -41,6 +42,17 @@ def complete_depth(model, rgb, depth, downsample, keep_measured=True):
     return torch.where(depth > 0, depth, predicted) if keep_measured else predicted
 
 
+def manifest_downsample(manifest):
+    """
+    Return the factor a manifest's model runs at: runtime.downsample, else the training factor.
+
+    runtime.downsample is set where evaluation found a coarser working size better than the
+    one trained at (README, Depth completion results); without either the factor is 2.
+    """
+    trained_at = manifest.get('data', {}).get('working_downsample', 2)
+    return int(manifest.get('runtime', {}).get('downsample', trained_at))
+
+
 class CompletionStage:
     """
     Depth completion on the chosen device; the one implementation every caller uses.
@@ -48,9 +60,9 @@ class CompletionStage:
     method: 'model' or 'ip_basic'.  weights: exported .safetensors of a VanishingDepthNet
     (None: the bundled small model).  device: 'auto', 'cpu', 'cuda' or 'cuda:N'.
     half: fp16 autocast on CUDA (ignored on the CPU).  downsample: integer factor of the
-    model's working resolution; 0 = the factor the weights were trained at (manifest
-    data.working_downsample, else 2).  keep_measured: measured pixels keep their input value.
-    min_valid_fraction: frames with less valid depth are rejected with DepthError.
+    model's working resolution; 0 = manifest_downsample(manifest).  keep_measured: measured
+    pixels keep their input value.  min_valid_fraction: frames with less valid depth are
+    rejected with DepthError.
     """
 
     def __init__(self, method='model', weights=None, device='auto', half=False, downsample=0,
@@ -68,8 +80,7 @@ class CompletionStage:
         if method == 'model':
             self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS,
                                                        self.device)
-        trained_at = (self.manifest or {}).get('data', {}).get('working_downsample', 2)
-        self.downsample = int(downsample) or int(trained_at)
+        self.downsample = int(downsample) or manifest_downsample(self.manifest or {})
 
     @torch.inference_mode()
     def __call__(self, rgb, depth, depth_scale=0.001):
