@@ -193,7 +193,7 @@ class VanishingDepthNet(nn.Module):
         the quantile is the lower of the two values around it (no interpolation).
         """
         values = depth.flatten(1)
-        if self.scale_quantile == 1.0:
+        if self.scale_quantile == 1.0:  # the same value as below, without a full sort
             return values.amax(dim=1).clamp_min(1e-3).view(-1, 1, 1, 1)
         ordered = values.sort(dim=1).values
         valid_count = (values > 0).sum(dim=1)
