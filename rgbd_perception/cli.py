@@ -109,6 +109,11 @@ def build_parser():
     pose.add_argument('--weights', help='exported PoseNet .safetensors (default: those the '
                       'catalogue names)')
     pose.add_argument('--no-refine', action='store_true', help='skip the ICP refinement')
+    pose.add_argument('--rotation-source', choices=('regression', 'nearest_neighbour'),
+                      default='regression',
+                      help="rotation from the network's regression head (default) or from the "
+                           'nearest template on learned features (needs the template bank '
+                           'beside the weights: python -m training templates)')
     pose.add_argument('--min-score', type=float, default=0.5,
                       help='built-in detector: drop candidates below this identity '
                            'probability (default 0.5)')
@@ -252,7 +257,7 @@ def _run_pose(args):
         raise CommandError('--out takes one frame; use --out-dir for several')
     catalogue = load_catalogue(args.objects, args.mesh_dir)
     stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
-                      min_score=args.min_score)
+                      min_score=args.min_score, rotation_source=args.rotation_source)
 
     def estimate(index, rgb_path):
         rgb = read_rgb(rgb_path)

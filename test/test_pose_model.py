@@ -70,6 +70,9 @@ def test_square_crops_keep_the_aspect_and_centre_the_box():
     assert far.max() == DEPTH_CLIP
     assert crop_tensor_input(rgb, depth, window, 64, 1.0).shape == (4, 64, 64)
     assert crop_tensor_input(rgb, None, window, 64, 1.0).shape == (3, 64, 64)
+    missing = crop_tensor_input(rgb, None, window, 64, 1.0, channels=4)
+    assert missing.shape == (4, 64, 64) and not missing[3].any()
+    np.testing.assert_array_equal(missing[:3], crop_tensor_input(rgb, None, window, 64, 1.0))
 
 
 @pytest.mark.parametrize('input_mode, channels', [('rgbd', 4), ('rgb', 3)])

@@ -41,6 +41,24 @@ def test_rgb_only_distance_from_the_box(catalogue, untrained_pose_weights, ball_
     assert np.degrees(np.arccos(direction @ (t / np.linalg.norm(t)))) < 2.0
 
 
+def test_rgbd_weights_trained_with_depth_dropout_also_run_on_colour(
+        catalogue, untrained_pose_weights, ball_frame, tmp_path):
+    """RGB-D weights whose manifest says depth dropout take colour alone (t from the box)."""
+    rgb, _, k, _, t, bbox, _ = ball_frame
+    source = untrained_pose_weights['rgbd']
+    dropout = tmp_path / 'dropout.safetensors'
+    dropout.write_bytes(source.read_bytes())
+    manifest = json.loads(source.with_suffix('.json').read_text())
+    manifest['config'] = {'augment': {'depth_dropout': 0.3}}
+    dropout.with_suffix('.json').write_text(json.dumps(manifest))
+    stage = PoseStage(catalogue, dropout, device='cpu')
+    assert stage.uses_depth and stage.rgb_only
+    (estimate,) = stage(rgb, None, k, [Detection(1104, bbox)])
+    assert abs(estimate.translation[2] - t[2]) < 0.1 * t[2]
+    with pytest.raises(DepthError, match='not trained without depth'):
+        PoseStage(catalogue, source, device='cpu')(rgb, None, k, [Detection(1104, bbox)])
+
+
 def test_built_in_detector_and_bad_inputs(catalogue, untrained_pose_weights, ball_frame):
     """Without detections the segmentation finds the ball; bad detections raise clearly."""
     rgb, depth, k, _, _, bbox, mask = ball_frame
@@ -51,7 +69,7 @@ def test_built_in_detector_and_bad_inputs(catalogue, untrained_pose_weights, bal
         stage(rgb, depth, k, [Detection(7, bbox)])
     with pytest.raises(DetectionError, match='outside'):
         stage(rgb, depth, k, [Detection(1104, (700, 10, 5, 5))])
-    with pytest.raises(DepthError, match='RGB-D'):
+    with pytest.raises(DepthError, match='RGB-D crops'):
         stage(rgb, None, k, [Detection(1104, bbox)])
     rgb_stage = PoseStage(catalogue, untrained_pose_weights['rgb'], device='cpu')
     with pytest.raises(DetectionError, match='needs detections'):

@@ -7,11 +7,17 @@ import pytest
 import roma
 import torch
 
-from rgbd_perception.geometry.crops import DEPTH_CLIP
+from rgbd_perception.geometry.crops import DEPTH_CLIP, square_window, window_ray
+from rgbd_perception.models.pose import allocentric_rotation
+from rgbd_perception.object_catalogue import load_catalogue
 from rgbd_perception.resources import share_path
+from rgbd_perception.runtime.weights import ExportError
+from rgbd_perception.stages.pose import Detection, PoseStage
+from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.cli import main
-from training.pose.augment import add_occluders
+from training.pose.augment import add_occluders, drop_depth
 from training.pose.data import nearest_view_partners, object_crops, PoseCrops
+from training.pose.evaluation import ground_truth
 from training.pose.losses import (feature_pose_loss, quaternion_distance,
                                   rotation_regression_loss, viewpoint_contrastive_loss)
 from training.synth.catalogue import build_catalogue
@@ -106,14 +112,28 @@ def test_occluders_cover_a_rectangle_in_front():
     """An occluded crop changes only in one rectangle, whose depth lies in front."""
     torch.manual_seed(0)
     crops = torch.zeros(8, 4, 32, 32)
-    occluded = add_occluders(crops, probability=1.0)
+    occluded, which = add_occluders(crops, probability=1.0)
+    assert which.all()
     changed = (occluded != crops).any(dim=1)
     for index in range(8):
         rows, cols = torch.nonzero(changed[index], as_tuple=True)
         box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
         assert len(rows) == box and 0.05 * 1024 <= len(rows) <= 0.6 * 1024
         assert (occluded[index, 3][changed[index]] <= -0.5).all()
-    assert torch.equal(add_occluders(crops, probability=0.0), crops)
+    unchanged, which = add_occluders(crops, probability=0.0)
+    assert torch.equal(unchanged, crops) and not which.any()
+
+
+def test_depth_dropout_zeroes_whole_depth_channels_only():
+    """Dropped crops lose all their depth and nothing else; RGB crops pass unchanged."""
+    torch.manual_seed(0)
+    crops = torch.rand(200, 4, 8, 8) + 0.1
+    dropped = drop_depth(crops, 0.3)
+    gone = (dropped[:, 3] == 0).all(dim=(1, 2))
+    assert torch.equal(dropped[:, :3], crops[:, :3])
+    assert torch.equal(dropped[~gone], crops[~gone]) and 40 <= int(gone.sum()) <= 80
+    assert torch.equal(drop_depth(crops[:, :3], 1.0), crops[:, :3])
+    assert torch.equal(drop_depth(crops, 0.0), crops)
 
 
 def test_selfsup_then_pose_train_evaluate_and_export(demo_scenes, tmp_path):
@@ -135,7 +155,8 @@ def test_selfsup_then_pose_train_evaluate_and_export(demo_scenes, tmp_path):
     assert main(['eval', '--checkpoint', str(tmp_path / 'pose'), '--out',
                  str(tmp_path / 'eval')]) == 0
     metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())['metrics']
-    assert {'given_refined', 'given_unrefined', 'built_in_refined'} <= set(metrics)
+    assert {'given_refined', 'given_unrefined', 'built_in_refined',
+            'given_nearest_neighbour_refined', 'given_rgb_only'} <= set(metrics)
     summary = metrics['given_refined']
     assert 0.0 <= summary['mean_add_s_accuracy'] <= 1.0 and summary['poses'] >= 1
     weights = tmp_path / 'pose.safetensors'
@@ -143,3 +164,51 @@ def test_selfsup_then_pose_train_evaluate_and_export(demo_scenes, tmp_path):
     manifest = json.loads(weights.with_suffix('.json').read_text())
     assert manifest['model_kwargs']['num_objects'] == 6
     assert manifest['data']['object_ids'] == DEMO_IDS
+
+
+def test_template_bank_command_and_nearest_neighbour_stage(demo_scenes, tmp_path):
+    """`templates` embeds the training crops; the stage then takes rotations from the bank."""
+    train, heldout = demo_scenes
+    assert main(['pose', '--run-dir', str(tmp_path / 'pose'), f'data.train_dirs=[{train}]',
+                 f'data.eval_dir={heldout}', 'data.min_pixels=30', 'model.crop_size=32',
+                 'model.embedding=16', 'train.steps=1', 'train.batch_size=4']) == 0
+    weights = tmp_path / 'pose.safetensors'
+    assert main(['export', '--checkpoint', str(tmp_path / 'pose'), '--out', str(weights)]) == 0
+    assert main(['templates', '--weights', str(weights)]) == 0
+    bank_file = templates_path(weights)
+    crops = object_crops([train], DEMO_IDS, 32, min_pixels=30)
+    manifest = json.loads(weights.with_suffix('.json').read_text())
+    bank = PoseTemplates.load(bank_file, manifest['weights_sha256'])
+    assert len(bank.head) == len(crops['index'])
+    assert torch.equal(bank.head, torch.from_numpy(crops['index']))
+    with pytest.raises(ExportError, match='other weights'):
+        PoseTemplates.load(bank_file, '0' * 64)
+    catalogue = load_catalogue(share_path('config', 'objects', 'demo.yaml'))
+    stage = PoseStage(catalogue, weights, device='cpu', refine=False,
+                      rotation_source='nearest_neighbour')
+    regression = PoseStage(catalogue, weights, device='cpu', refine=False)
+    rgb, depth, intrinsics, objects = next(ground_truth(heldout, set(DEMO_IDS), min_pixels=30))
+    detections = [Detection(o[0], o[3], o[4]) for o in objects]
+    found = stage(rgb, depth, intrinsics, detections)
+    assert [e.obj_id for e in found] == [o[0] for o in objects]
+    for estimate, reference, obj in zip(found, regression(rgb, depth, intrinsics, detections),
+                                        objects):
+        # Seen along its crop's ray, the estimate is one of the bank's rotations of its object.
+        ray = torch.from_numpy(window_ray(square_window(obj[3]), intrinsics))
+        seen = allocentric_rotation(torch.from_numpy(estimate.rotation), ray).float()
+        own = bank.rotation[bank.head == DEMO_IDS.index(obj[0])]
+        assert (seen - own).abs().amax(dim=(1, 2)).min() < 1e-4
+        assert not np.allclose(estimate.rotation, reference.rotation, atol=1e-3)
+    assert main(['templates', '--weights', str(tmp_path / 'missing.safetensors')]) == 2
+
+
+def test_templates_pick_the_nearest_template_of_the_same_object():
+    """The nearest embedding wins, but only among the templates of the crop's own object."""
+    rotations = roma.rotvec_to_rotmat(torch.tensor([[0.0, 0.0, a] for a in (0.1, 0.2, 0.3)]))
+    embedding = torch.eye(3)
+    bank = PoseTemplates(embedding, rotations, torch.tensor([0, 0, 1]))
+    query = torch.nn.functional.normalize(torch.tensor([[0.2, 1.0, 0.9], [1.0, 0.0, 0.0]]), dim=1)
+    found = bank.rotations(query, torch.tensor([0, 1]))
+    assert torch.allclose(found[0], rotations[1]) and torch.allclose(found[1], rotations[2])
+    with pytest.raises(ExportError, match='no template'):
+        bank.rotations(query[:1], torch.tensor([2]))

@@ -4,7 +4,8 @@ Command line of the training package: ``python -m training <command> ...``.
 Commands: ``synth`` and ``sample`` (synthetic data and the bundled sample sequence, options in
 training/synth/cli.py), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
-(metrics JSON and plots) and ``export`` (safetensors weights plus manifest).  Exit codes: 0 on
+(metrics JSON and plots), ``export`` (safetensors weights plus manifest) and ``templates`` (the
+nearest-neighbour template bank of exported pose weights).  Exit codes: 0 on
 success, 2 for a usage or configuration error, 130 when interrupted.
 """
 
@@ -58,7 +59,24 @@ def build_parser():
                         help='checkpoint file or run directory')
     export.add_argument('--out', type=Path, required=True, help='weights .safetensors path')
     export.add_argument('--metrics', type=Path, help='metrics.json of `eval` on the checkpoint')
+    templates = commands.add_parser('templates', help='nearest-neighbour template bank of '
+                                    'exported pose weights (their training crops embedded)')
+    templates.add_argument('--weights', type=Path, required=True,
+                           help='exported PoseNet .safetensors')
+    templates.add_argument('--out', type=Path, help='bank .safetensors (default: '
+                           '<weights stem>_templates.safetensors beside the weights)')
+    templates.add_argument('overrides', nargs='*', metavar='key=value',
+                           help='changes of the stored config, e.g. data.train_dirs=[DIR]')
     return parser
+
+
+def run_templates(args):
+    """Write the template bank of ``args.weights``; print where and how many."""
+    from rgbd_perception.stages.pose_templates import templates_path
+    from training.pose.template_export import write_templates
+    out = args.out or templates_path(args.weights)
+    count = write_templates(args.weights, out, args.overrides)
+    print(f'wrote {count} templates to {out}')
 
 
 def run_synth(argv, command='synth'):
@@ -110,6 +128,8 @@ def main(argv=None):
         elif args.command == 'export':
             manifest = export_checkpoint(args.checkpoint, args.out, args.metrics)
             print(f"exported {args.out} (sha256 {manifest['weights_sha256']})")
+        elif args.command == 'templates':
+            run_templates(args)
         else:
             return run_task(args)
     except USER_ERRORS as exc:

@@ -60,13 +60,16 @@ def crop_relative_depth(depth, window, size, reference):
     return np.where(sampled > 0, relative, 0.0).astype(np.float32)
 
 
-def crop_tensor_input(rgb, depth, window, size, reference):
+def crop_tensor_input(rgb, depth, window, size, reference, channels=None):
     """
     Return the (C, size, size) float32 network input: RGB in [0, 1] (+ relative depth).
 
-    depth None gives the 3-channel RGB-only input.
+    channels: 4 (RGB + relative depth; depth None gives an all-missing depth channel) or 3
+    (RGB only); None: 4 with depth, 3 without.
     """
-    channels = [crop_rgb(rgb, window, size).astype(np.float32).transpose(2, 0, 1) / 255.0]
-    if depth is not None:
-        channels.append(crop_relative_depth(depth, window, size, reference)[None])
-    return np.concatenate(channels, axis=0)
+    channels = (3 if depth is None else 4) if channels is None else channels
+    planes = [crop_rgb(rgb, window, size).astype(np.float32).transpose(2, 0, 1) / 255.0]
+    if channels == 4:
+        planes.append(np.zeros((1, size, size), np.float32) if depth is None else
+                      crop_relative_depth(depth, window, size, reference)[None])
+    return np.concatenate(planes, axis=0)

@@ -2,8 +2,9 @@
 The main job on the bundled sample: nodes in their own processes, frames over real topics.
 
 Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.bop_sequence, or
-the ray-cast rgbd_perception.sample_scene) to a node started through the CLI (as a user would in
-venv mode), collects what it publishes, and writes the images plus a contact sheet.
+the ray-cast rgbd_perception.sample_scene) to the nodes started through the CLI (as a user would
+in venv mode: hha_node, depth_completion_node and pose_node with the demo catalogue), collects
+what they publish, and writes the images plus a contact sheet.
 """
 
 import os
@@ -61,15 +62,20 @@ def contact_sheet(rows, labels, tile_width=320):
 
 
 #: The demo's nodes: name -> extra ros-args.  depth_completion_node also publishes HHA from
-#: the completed depth, remapped beside hha_node's HHA of the raw depth (the lesson of seed 000).
+#: the completed depth, remapped beside hha_node's HHA of the raw depth (the lesson of seed 000);
+#: pose_node finds the demo catalogue's objects with its built-in detector.
 DEMO_NODES = {
     'hha': ['--params-file', 'hha_node.yaml'],
     'depth_completion': ['--params-file', 'depth_completion_node.yaml', '-p', 'publish_hha:=true',
                          '-r', 'hha/image:=hha_completed/image'],
+    'pose': ['--params-file', 'pose_node.yaml'],
 }
 #: Collected outputs: topic (in NAMESPACE) -> output folder.
 DEMO_OUTPUTS = {'hha/image': 'hha', 'depth/completed': 'completed',
-                'hha_completed/image': 'hha_completed'}
+                'hha_completed/image': 'hha_completed', 'objects/overlay': 'pose_overlay'}
+#: How many nodes subscribe to each input topic.
+DEMO_SUBSCRIBERS = {'rgb/image_raw': 2, 'rgb/camera_info': 1, 'depth/image_raw': 3,
+                    'depth/camera_info': 2}
 
 
 def _start_node(name, device, compile_kernels):
@@ -85,7 +91,7 @@ def _start_node(name, device, compile_kernels):
 
 def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0):
     """
-    Run hha_node and depth_completion_node over a sequence and write ``out_dir``.
+    Run hha_node, depth_completion_node and pose_node over a sequence; write ``out_dir``.
 
     frames: a list of objects with index (int, increasing), rgb ((H, W, 3) uint8), depth_mm
     ((H, W) uint16 millimetres, 0 = missing) and intrinsics ((fx, fy, cx, cy) pixels), e.g.
@@ -102,6 +108,7 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         qos = qos_profile('reliable', depth=10)
         publishers = {topic: player.create_publisher(kind, f'{NAMESPACE}/{topic}', qos)
                       for kind, topic in ((Image, 'rgb/image_raw'), (Image, 'depth/image_raw'),
+                                          (CameraInfo, 'rgb/camera_info'),
                                           (CameraInfo, 'depth/camera_info'))}
         for topic, store in received.items():
             player.create_subscription(
@@ -121,12 +128,10 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
                 executor.spin_once(timeout_sec=0.05)
             return done()
 
-        print(f'[demo] waiting for hha_node and depth_completion_node in {NAMESPACE} ...',
-              flush=True)
-        if not spin_until(lambda: publishers['rgb/image_raw'].get_subscription_count() > 0
-                          and publishers['depth/image_raw'].get_subscription_count() > 1
-                          and publishers['depth/camera_info'].get_subscription_count() > 1,
-                          timeout):
+        print(f'[demo] waiting for hha_node, depth_completion_node and pose_node in '
+              f'{NAMESPACE} ...', flush=True)
+        if not spin_until(lambda: all(publishers[topic].get_subscription_count() >= count
+                                      for topic, count in DEMO_SUBSCRIBERS.items()), timeout):
             raise RuntimeError('the nodes did not subscribe in time')
         round_trips = []
         for frame in frames:
@@ -136,8 +141,9 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
             depth_msg.header.stamp.sec = frame.index + 1
             rgb_msg = numpy_to_image(frame.rgb, 'rgb8', header=depth_msg.header)
             start = time.perf_counter()
-            publishers['depth/camera_info'].publish(camera_info_message(
-                depth_msg.header, width, height, frame.intrinsics))
+            info = camera_info_message(depth_msg.header, width, height, frame.intrinsics)
+            publishers['rgb/camera_info'].publish(info)
+            publishers['depth/camera_info'].publish(info)
             publishers['rgb/image_raw'].publish(rgb_msg)
             publishers['depth/image_raw'].publish(depth_msg)
             if not spin_until(lambda s=frame.index + 1: all(s in r for r in received.values()),
@@ -168,15 +174,16 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         write_depth_png(out_dir / 'completed' / name, completed_mm)
         write_rgb(out_dir / 'hha' / name, outputs['hha'])
         write_rgb(out_dir / 'hha_completed' / name, outputs['hha_completed'])
+        write_rgb(out_dir / 'pose_overlay' / name, outputs['pose_overlay'])
         if frame.index % max(1, len(frames) // 5) == 0:
             rows.append([frame.rgb, colourise_depth(frame.depth_mm),
                          colourise_depth(completed_mm), outputs['hha'],
-                         outputs['hha_completed']])
+                         outputs['hha_completed'], outputs['pose_overlay']])
     write_rgb(out_dir / 'contact_sheet.png',
               contact_sheet(rows, ['colour', 'raw depth', 'completed depth', 'HHA of raw',
-                                   'HHA of completed']))
+                                   'HHA of completed', 'poses']))
     median_ms = 1000.0 * float(np.median(round_trips))
-    print(f'[demo] {len(frames)} frames through hha_node and depth_completion_node, median '
-          f'round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,depth,completed,hha,'
-          f'hha_completed}}/*.png and {out_dir}/contact_sheet.png')
+    print(f'[demo] {len(frames)} frames through hha_node, depth_completion_node and '
+          f'pose_node, median round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,depth,'
+          f'completed,hha,hha_completed,pose_overlay}}/*.png and {out_dir}/contact_sheet.png')
     return received

@@ -41,6 +41,9 @@ POSE_PARAMETERS = (
                   'take detections from objects/labels (pixel = object id) instead of the '
                   'built-in depth detector'),
     ParameterSpec('refine', True, 'refine poses by ICP against the meshes (needs depth)'),
+    ParameterSpec('rotation_source', 'regression',
+                  "regression (the network's rotation head) or nearest_neighbour (the nearest "
+                  'template on learned features; the bank beside the weights)'),
     ParameterSpec('min_score', 0.5,
                   'built-in detector: drop candidates below this identity probability'),
     ParameterSpec('publish_overlay', True, 'publish objects/overlay'),
@@ -68,9 +71,11 @@ class PoseNode(StageNode):
         catalogue = load_catalogue(path if path.is_file() else share_path(path),
                                    params['mesh_dir'] or None)
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
-                               refine=params['refine'], min_score=params['min_score'])
-        if self.stage.uses_depth and not params['use_depth']:
-            raise ValueError('use_depth is false but the pose weights take RGB-D crops')
+                               refine=params['refine'], min_score=params['min_score'],
+                               rotation_source=params['rotation_source'])
+        if not self.stage.rgb_only and not params['use_depth']:
+            raise ValueError('use_depth is false but the pose weights take RGB-D crops and '
+                             'were not trained without depth')
         if not params['use_depth'] and not params['use_label_image']:
             raise ValueError('RGB only (use_depth false) needs detections: set '
                              'use_label_image')

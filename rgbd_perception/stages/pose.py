@@ -4,7 +4,9 @@ Object pose stage: colour (+ depth) and intrinsics in, 6-DoF poses of catalogue 
 Per frame: candidates come from the given detections (obj_id, box, optional mask) or, without
 them, from the depth-only segmentation (rgbd_perception.geometry.segmentation) with the
 identity from the network's classifier.  Each candidate's square crop goes through PoseNet
-(one batch per frame) for an allocentric rotation, turned egocentric along the crop's ray.
+(one batch per frame) for an allocentric rotation, turned egocentric along the crop's ray:
+the rotation head's (``rotation_source='regression'``) or that of the nearest template on the
+learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates).
 Translation: with depth, the object's points minus the rotated centroid of the model's
 camera-facing vertices, then ICP against the mesh (optional); without depth, along the ray at
 the distance where the rotated model's projected size matches the box.
@@ -24,10 +26,12 @@ from rgbd_perception.models.pose import egocentric_rotation
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
+from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 
 #: Most model vertices and object points ICP uses (random subsets, seeded).
 ICP_MODEL_POINTS = 1500
 ICP_SCENE_POINTS = 2000
+ROTATION_SOURCES = ('regression', 'nearest_neighbour')
 
 
 class DetectionError(ValueError):
@@ -94,11 +98,19 @@ class PoseStage:
     catalogue's); device: 'auto', 'cpu', 'cuda' or 'cuda:N'; refine: ICP when depth is
     there; min_score: candidates of the built-in detector below this identity probability
     are dropped; context: crop side / box side.  network: (PoseNet, object ids of its heads)
-    in memory instead of weights (training's evaluation).
+    in memory instead of weights (training's evaluation).  rotation_source: one of
+    ROTATION_SOURCES; templates: the bank for 'nearest_neighbour' (a path or PoseTemplates;
+    None: <weights stem>_templates.safetensors beside the weights).  rgb_only: whether
+    RGB-D weights may run without depth (their depth channel all missing); None: when they
+    were trained with depth dropout (manifest config augment.depth_dropout > 0).
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
-                 context=1.2, network=None):
+                 context=1.2, network=None, rotation_source='regression', templates=None,
+                 rgb_only=None):
+        if rotation_source not in ROTATION_SOURCES:
+            raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
+                             f'{ROTATION_SOURCES}')
         self.catalogue = catalogue
         self.device = resolve_device(device)
         if network is None:
@@ -110,6 +122,11 @@ class PoseStage:
             network = (self.model, self.manifest['data']['object_ids'])
         else:
             self.model, self.manifest = network[0].to(self.device).eval(), None
+        self.templates = None
+        if rotation_source == 'nearest_neighbour':
+            self.templates = templates if isinstance(templates, PoseTemplates) else \
+                PoseTemplates.load(templates or templates_path(weights),
+                                   self.manifest['weights_sha256'], self.device)
         trained_on = [int(i) for i in network[1]]
         missing = sorted(set(catalogue.ids) - set(trained_on))
         if missing:
@@ -118,6 +135,10 @@ class PoseStage:
         self.head_of = {obj_id: trained_on.index(obj_id) for obj_id in catalogue.ids}
         self.object_of_head = dict(enumerate(trained_on))
         self.uses_depth = self.model.input_mode == 'rgbd'
+        if rgb_only is None:
+            config = (self.manifest or {}).get('config', {})
+            rgb_only = config.get('augment', {}).get('depth_dropout', 0.0) > 0
+        self.rgb_only = not self.uses_depth or bool(rgb_only)
         self.refine, self.min_score, self.context = bool(refine), float(min_score), context
         rng = np.random.default_rng(0)
         self.model_points = {obj_id: _subset(obj.mesh.vertices, ICP_MODEL_POINTS, rng)
@@ -150,8 +171,9 @@ class PoseStage:
             rgb = check_colour(rgb, metres.shape)
         else:
             rgb = check_colour(rgb, rgb.shape[:2])
-        if self.uses_depth and metres is None:
-            raise DepthError('these pose weights take RGB-D crops; give depth or RGB weights')
+        if metres is None and not self.rgb_only:
+            raise DepthError('these pose weights take RGB-D crops and were not trained without '
+                             'depth; give depth, or RGB (or depth-dropout) weights')
         candidates = [self._checked(c, rgb.shape[:2]) for c in
                       self._candidates(metres, intrinsics, detections)]
         if not candidates:
@@ -160,26 +182,36 @@ class PoseStage:
         size = self.model.crop_size
         crops = np.stack([crop_tensor_input(
             rgb, metres if self.uses_depth else None, window, size,
-            _reference_depth(metres, bbox, mask)) for window, (_, bbox, mask) in
-            zip(windows, candidates)])
+            _reference_depth(metres, bbox, mask), channels=4 if self.uses_depth else 3)
+            for window, (_, bbox, mask) in zip(windows, candidates)])
         out = self.model(torch.from_numpy(crops).to(self.device))
         probabilities = torch.softmax(out['logits'], dim=1).cpu().numpy()
         rays = np.stack([window_ray(w, intrinsics) for w in windows])
-        allocentric = out['rotation'].double().cpu()
+        heads = [self.head_of[obj_id] if obj_id is not None else
+                 int(np.argmax(probabilities[index]))
+                 for index, (obj_id, _, _) in enumerate(candidates)]
+        allocentric = self._allocentric(out, heads).double().cpu()
         estimates = []
         for index, (obj_id, bbox, mask) in enumerate(candidates):
             score = 1.0
             if obj_id is None:
-                head = int(np.argmax(probabilities[index]))
-                obj_id, score = self.object_of_head[head], float(probabilities[index, head])
+                obj_id = self.object_of_head[heads[index]]
+                score = float(probabilities[index, heads[index]])
                 if score < self.min_score or obj_id not in self.catalogue.objects:
                     continue
-            rotation = egocentric_rotation(allocentric[index, self.head_of[obj_id]],
+            rotation = egocentric_rotation(allocentric[index],
                                            torch.from_numpy(rays[index])).numpy()
             rotation, translation, score = self._translate(
                 obj_id, rotation, rays[index], bbox, mask, metres, intrinsics, score)
             estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox, mask))
         return estimates
+
+    def _allocentric(self, out, heads):
+        """Return the (B, 3, 3) allocentric rotation of each crop's head (see the class)."""
+        heads = torch.tensor(heads, device=out['rotation'].device)
+        if self.templates is not None:
+            return self.templates.rotations(out['embedding'], heads)
+        return out['rotation'][torch.arange(len(heads), device=heads.device), heads]
 
     def _checked(self, candidate, shape):
         obj_id, bbox, mask = candidate

@@ -3,11 +3,13 @@ Evaluation of the pose stage on held-out synthetic BOP frames, per object (bop_t
 
 The stage runs as the node runs it, on every frame: once with the ground-truth detections
 (visible box and mask of each object seen well enough) and once with its built-in detector,
-each with and without ICP refinement.  Per object: ADD(-S) accuracy at 10 % of the diameter
-(ADD-S for symmetric objects), mean rotation error and mean Euler-angle error in degrees
-(asymmetric objects only: a symmetric one has no unique rotation).  With the built-in
-detector an object counts as missed (wrong) when no estimate of its id lies within its
-diameter of it; rotation errors then cover the found ones.
+each with and without ICP refinement; with the given detections also from colour alone
+(``given_rgb_only``: no depth, translation from the box; for weights that run RGB-only) and,
+given a template bank, with the nearest-neighbour rotation on learned features.  Per object:
+ADD(-S) accuracy at 10 % of the diameter (ADD-S for symmetric objects), mean rotation error
+and mean Euler-angle error in degrees (asymmetric objects only: a symmetric one has no unique
+rotation).  With the built-in detector an object counts as missed (wrong) when no estimate of
+its id lies within its diameter of it; rotation errors then cover the found ones.
 """
 
 import numpy as np
@@ -64,39 +66,58 @@ def _summary(records, catalogue):
 
 
 def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detectors=(
-        'given', 'built_in'), refinements=(True, False)):
+        'given', 'built_in'), refinements=(True, False), templates=None, rgb_only=False):
     """
     Return {'<detector>_<refined|unrefined>': summary} on a held-out BOP folder.
 
     network: (PoseNet, object ids of its heads); catalogue: the ObjectCatalogue whose meshes
-    score the poses; limit: most frames.  Summaries as _summary (per object and the mean of
-    the per-object ADD(-S) accuracies).
+    score the poses; limit: most frames; templates: a PoseTemplates bank adding
+    'given_nearest_neighbour_<refined|unrefined>'; rgb_only: add 'given_rgb_only' (RGB-D
+    weights trained with depth dropout, or RGB weights).  Summaries as _summary (per object and the
+    mean of the per-object ADD(-S) accuracies).
     """
-    stages = {refine: PoseStage(catalogue, device=device, refine=refine, network=network)
-              for refine in refinements}
+    runs = [(detector, refine, 'regression') for detector in detectors
+            for refine in refinements]
+    if templates is not None:
+        runs += [('given', refine, 'nearest_neighbour') for refine in refinements]
+    if rgb_only:
+        runs.append(('given', False, 'rgb_only'))
+    stages = {(refine, source): PoseStage(
+        catalogue, device=device, refine=refine, network=network, templates=templates,
+        rotation_source='nearest_neighbour' if source == 'nearest_neighbour' else 'regression',
+        rgb_only=rgb_only) for _, refine, source in runs}
     points = {obj_id: obj.mesh.vertices for obj_id, obj in catalogue.objects.items()}
-    records = {(d, r): [] for d in detectors for r in refinements}
+    records = {run: [] for run in runs}
     for rgb, depth, intrinsics, objects in ground_truth(folder, set(catalogue.ids),
                                                         limit=limit):
-        for detector in detectors:
+        for run in runs:
+            detector, refine, source = run
             given = [Detection(o[0], o[3], o[4]) for o in objects] \
                 if detector == 'given' else None
-            for refine, stage in stages.items():
-                estimates = stage(rgb, depth if stage.uses_depth else None, intrinsics, given)
-                for position, (obj_id, rotation, translation, _, _) in enumerate(objects):
-                    obj = catalogue[obj_id]
-                    if detector == 'given':
-                        estimate = estimates[position]
-                    else:
-                        same = [e for e in estimates if e.obj_id == obj_id and np.linalg.norm(
-                            e.translation - translation) < obj.diameter]
-                        estimate = min(same, key=lambda e: np.linalg.norm(
-                            e.translation - translation), default=None)
-                    error = None if estimate is None else pose_add_or_adds(
-                        estimate.rotation, estimate.translation, rotation, translation,
-                        points[obj_id], obj.symmetric)
-                    records[(detector, refine)].append(
-                        (obj_id, error, None if estimate is None else estimate.rotation,
-                         rotation))
-    return {f'{d}_{"refined" if r else "unrefined"}': _summary(rows, catalogue)
-            for (d, r), rows in records.items() if rows}
+            stage = stages[(refine, source)]
+            with_depth = stage.uses_depth and source != 'rgb_only'
+            estimates = stage(rgb, depth if with_depth else None, intrinsics, given)
+            for position, (obj_id, rotation, translation, _, _) in enumerate(objects):
+                obj = catalogue[obj_id]
+                if detector == 'given':
+                    estimate = estimates[position]
+                else:
+                    same = [e for e in estimates if e.obj_id == obj_id and np.linalg.norm(
+                        e.translation - translation) < obj.diameter]
+                    estimate = min(same, key=lambda e: np.linalg.norm(
+                        e.translation - translation), default=None)
+                error = None if estimate is None else pose_add_or_adds(
+                    estimate.rotation, estimate.translation, rotation, translation,
+                    points[obj_id], obj.symmetric)
+                records[run].append(
+                    (obj_id, error, None if estimate is None else estimate.rotation,
+                     rotation))
+    return {_run_name(*run): _summary(rows, catalogue) for run, rows in records.items() if rows}
+
+
+def _run_name(detector, refine, source):
+    """Return e.g. 'given_refined' or 'given_nearest_neighbour_unrefined'."""
+    if source == 'rgb_only':
+        return f'{detector}_rgb_only'
+    middle = '_nearest_neighbour' if source == 'nearest_neighbour' else ''
+    return f'{detector}{middle}_{"refined" if refine else "unrefined"}'

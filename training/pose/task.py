@@ -10,7 +10,8 @@ partly with synthetic occluders.  The loss weights (config ``loss``) select the 
 * pose (seeds 003 / 004): rotation regression + feature-pose distance + occlusion + identity
   classification, optionally starting from pose-selfsup's weights (pretrained.init_weights).
 
-evaluate() runs the pose stage on the held-out scenes (training.pose.evaluation).
+evaluate() runs the pose stage on the held-out scenes (training.pose.evaluation), with the
+rotation head and with nearest-neighbour templates of the training crops.
 """
 
 from pathlib import Path
@@ -25,11 +26,12 @@ from rgbd_perception.models.pose import PoseNet
 from rgbd_perception.object_catalogue import load_catalogue
 from rgbd_perception.resources import share_path
 from training.framework.base_task import Task
-from training.pose.augment import add_occluders, jitter_crops
+from training.pose.augment import add_occluders, drop_depth, jitter_crops
 from training.pose.data import object_crops, PoseCrops
 from training.pose.evaluation import evaluate_poses
 from training.pose.losses import (feature_pose_loss, occlusion_loss, rotation_regression_loss,
                                   viewpoint_contrastive_loss)
+from training.pose.templates import build_templates, embed_crops
 
 #: Model points per object for the symmetric shape-match loss (a seeded subset).
 LOSS_POINTS = 256
@@ -114,10 +116,12 @@ class PoseTask(Task):
         index = torch.cat([batch['index'], batch['partner_index']])
         rotation = torch.cat([batch['rotation'], batch['partner_rotation']])
         clean = jitter_crops(crops, augment['colour'])
-        seen = add_occluders(clean, augment['occluder_probability'])
+        seen, occluded = add_occluders(clean, augment['occluder_probability'])
+        seen = drop_depth(seen, augment['depth_dropout'])
         count = len(seen)
-        # One forward pass (DDP wants one): the clean crops ride along for the occlusion term.
-        out = model(torch.cat([seen, clean]) if weights['occlusion'] else seen)
+        # One forward pass (DDP wants one): the clean versions of the occluded crops ride
+        # along for the occlusion term.
+        out = model(torch.cat([seen, clean[occluded]]) if weights['occlusion'] else seen)
         reference = out['embedding'][count:]
         out = {key: value[:count] for key, value in out.items()}
         device = crops.device
@@ -138,8 +142,9 @@ class PoseTask(Task):
         if weights['feature_pose']:
             total = total + weights['feature_pose'] * feature_pose_loss(
                 out['embedding'], rotation, index, symmetric)
-        if weights['occlusion']:
-            total = total + weights['occlusion'] * occlusion_loss(out['embedding'], reference)
+        if weights['occlusion'] and len(reference):
+            total = total + weights['occlusion'] * occlusion_loss(out['embedding'][occluded],
+                                                                  reference)
         if weights['classification']:
             total = total + weights['classification'] * F.cross_entropy(out['logits'], index)
         return total
@@ -148,7 +153,10 @@ class PoseTask(Task):
         """Return the pose stage's metrics on the held-out scenes (see evaluation)."""
         data = self.config['data']
         return evaluate_poses((model, self.catalogue.ids), self.catalogue,
-                              Path(data['eval_dir']), device, data['eval_frames'])
+                              Path(data['eval_dir']), device, data['eval_frames'],
+                              templates=build_templates(model, self.train_dataset(), device),
+                              rgb_only=self.config['model']['input_mode'] == 'rgb' or
+                              self.config['augment']['depth_dropout'] > 0)
 
 
 def model_rotation(model):
@@ -170,35 +178,21 @@ class PoseSelfSupervisedTask(PoseTask):
         embedding is nearest (cosine); reported: mean rotation error and the shares under 15
         and 30 degrees (asymmetric objects).
         """
-        train, held_out = self.train_dataset(), self.eval_dataset()
-        train_features, held_features = (_embed(model, crops, device)
-                                         for crops in (train, held_out))
+        templates = build_templates(model, self.train_dataset(), device)
+        held_out = self.eval_dataset()
+        heads = torch.from_numpy(held_out.crops['index'])
+        found = templates.rotations(embed_crops(model, held_out, device).to(device),
+                                    heads.to(device)).cpu()
+        errors_all = torch.rad2deg(roma.rotmat_geodesic_distance(
+            found, torch.from_numpy(held_out.crops['rotation']))).numpy()
         results = {}
         for position, obj_id in enumerate(self.catalogue.ids):
-            if self.catalogue[obj_id].symmetric:
-                continue
-            bank = np.flatnonzero(train.crops['index'] == position)
             queries = np.flatnonzero(held_out.crops['index'] == position)
-            if not len(bank) or not len(queries):
+            if self.catalogue[obj_id].symmetric or not len(queries):
                 continue
-            similarity = held_features[queries] @ train_features[bank].T
-            nearest = bank[similarity.argmax(dim=1).numpy()]
-            errors = torch.rad2deg(roma.rotmat_geodesic_distance(
-                torch.from_numpy(train.crops['rotation'][nearest]),
-                torch.from_numpy(held_out.crops['rotation'][queries]))).numpy()
+            errors = errors_all[queries]
             results[str(obj_id)] = {'count': len(queries),
                                     'rotation_error_deg': float(errors.mean()),
                                     'within_15_deg': float((errors < 15).mean()),
                                     'within_30_deg': float((errors < 30).mean())}
         return {'nearest_neighbour': results}
-
-
-@torch.no_grad()
-def _embed(model, crops, device, batch=256):
-    """Return the (N, E) CPU embeddings of a PoseCrops dataset's crops."""
-    features = []
-    for start in range(0, len(crops), batch):
-        stop = min(start + batch, len(crops))
-        inputs = torch.stack([crops.tensor(i) for i in range(start, stop)])
-        features.append(model(inputs.to(device))['embedding'].cpu())
-    return torch.cat(features)

@@ -1,0 +1,84 @@
+"""
+Rotation by nearest neighbour on learned features (seed 003's template matching).
+
+A template bank holds the unit embeddings f of training crops with their allocentric
+rotations and object heads, computed with one exported PoseNet (``python -m training
+templates``).  A crop takes the rotation of the template of its object whose embedding is
+nearest (largest cosine).  The bank is a safetensors file (tensors only, never unpickled)
+whose metadata names the sha256 of the weights it was computed with, so a bank cannot be used
+with other weights by mistake.
+"""
+
+from pathlib import Path
+
+from safetensors import safe_open
+from safetensors.torch import save_file
+import torch
+
+from rgbd_perception.runtime.weights import ExportError
+
+
+def templates_path(weights_path):
+    """Return the default template bank of exported weights: <stem>_templates.safetensors."""
+    weights_path = Path(weights_path)
+    return weights_path.with_name(f'{weights_path.stem}_templates.safetensors')
+
+
+def save_templates(path, embedding, rotation, head, weights_sha256):
+    """
+    Write a template bank.
+
+    embedding: (N, E) unit features; rotation: (N, 3, 3) allocentric rotations; head: (N,)
+    int64 head (catalogue position) of each template's object; weights_sha256: of the
+    weights that computed the embeddings.
+    """
+    save_file({'embedding': embedding.to(torch.float16).contiguous(),
+               'rotation': rotation.to(torch.float32).contiguous(),
+               'head': head.to(torch.int64).contiguous()},
+              str(path), metadata={'weights_sha256': weights_sha256})
+
+
+class PoseTemplates:
+    """
+    A template bank on a device; ``rotations(embedding, heads)`` looks rotations up.
+
+    embedding: (N, E) unit features; rotation: (N, 3, 3) allocentric; head: (N,) int64.
+    """
+
+    def __init__(self, embedding, rotation, head, device='cpu'):
+        self.embedding = embedding.float().to(device)
+        self.rotation = rotation.float().to(device)
+        self.head = head.to(device)
+
+    @classmethod
+    def load(cls, path, weights_sha256, device='cpu'):
+        """
+        Return the bank of a safetensors file made with the weights of ``weights_sha256``.
+
+        Raises ExportError for a missing file or a bank of other weights.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ExportError(f'template bank {path} not found (write it with `python -m '
+                              'training templates --weights W --out PATH`)')
+        with safe_open(str(path), framework='pt') as bank:
+            made_with = (bank.metadata() or {}).get('weights_sha256')
+            if made_with != weights_sha256:
+                raise ExportError(f'template bank {path} was computed with other weights '
+                                  f'(sha256 {made_with}, these are {weights_sha256})')
+            return cls(*(bank.get_tensor(name) for name in ('embedding', 'rotation', 'head')),
+                       device=device)
+
+    def rotations(self, embedding, heads):
+        """
+        Return (B, 3, 3) allocentric rotations of the nearest same-object templates.
+
+        embedding: (B, E) unit features of the crops; heads: (B,) int64 heads of their
+        objects.  A head without templates raises ExportError.
+        """
+        similarity = embedding.float() @ self.embedding.T
+        same = heads[:, None] == self.head[None]
+        if not bool(same.any(dim=1).all()):
+            raise ExportError('the template bank holds no template of some detected object')
+        nearest = similarity.masked_fill(~same, float('-inf')).argmax(dim=1)
+        return self.rotation[nearest]
