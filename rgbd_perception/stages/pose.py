@@ -8,11 +8,14 @@ identity from the network's classifier.  Each candidate's square crop goes throu
 the rotation head's (``rotation_source='regression'``) or that of the nearest template on the
 learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates).
 Translation: with depth, the object's points minus the rotated centroid of the model's
-camera-facing vertices, then ICP against the mesh (optional); without depth, along the ray at
-the distance where the rotated model's projected size matches the box.
+camera-facing vertices, then ICP against the mesh (optional), started from the network's
+rotation and, with a template bank, from up to ``hypotheses - 1`` more rotations of distinct
+nearest templates, keeping the fit with the largest inlier share; without depth, along the ray
+at the distance where the rotated model's projected size matches the box.
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -99,15 +102,17 @@ class PoseStage:
     there; min_score: candidates of the built-in detector below this identity probability
     are dropped; context: crop side / box side.  network: (PoseNet, object ids of its heads)
     in memory instead of weights (training's evaluation).  rotation_source: one of
-    ROTATION_SOURCES; templates: the bank for 'nearest_neighbour' (a path or PoseTemplates;
-    None: <weights stem>_templates.safetensors beside the weights).  rgb_only: whether
+    ROTATION_SOURCES; templates: the template bank (a path or PoseTemplates; None:
+    <weights stem>_templates.safetensors beside the weights, required for
+    'nearest_neighbour', used for hypotheses where it exists); hypotheses: starting rotations
+    of the ICP refinement (1: the network's only; more need the bank).  rgb_only: whether
     RGB-D weights may run without depth (their depth channel all missing); None: when they
     were trained with depth dropout (manifest config augment.depth_dropout > 0).
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
                  context=1.2, network=None, rotation_source='regression', templates=None,
-                 rgb_only=None):
+                 rgb_only=None, hypotheses=4):
         if rotation_source not in ROTATION_SOURCES:
             raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
                              f'{ROTATION_SOURCES}')
@@ -122,11 +127,15 @@ class PoseStage:
             network = (self.model, self.manifest['data']['object_ids'])
         else:
             self.model, self.manifest = network[0].to(self.device).eval(), None
-        self.templates = None
-        if rotation_source == 'nearest_neighbour':
-            self.templates = templates if isinstance(templates, PoseTemplates) else \
-                PoseTemplates.load(templates or templates_path(weights),
-                                   self.manifest['weights_sha256'], self.device)
+        self.rotation_source, self.hypotheses = rotation_source, max(1, int(hypotheses))
+        self.templates = templates if isinstance(templates, PoseTemplates) else None
+        if self.templates is None and self.manifest is not None:
+            bank = Path(templates or templates_path(weights))
+            if rotation_source == 'nearest_neighbour' or bank.is_file() and self.hypotheses > 1:
+                self.templates = PoseTemplates.load(bank, self.manifest['weights_sha256'],
+                                                    self.device)
+        if rotation_source == 'nearest_neighbour' and self.templates is None:
+            raise ValueError('nearest_neighbour rotations need a template bank')
         trained_on = [int(i) for i in network[1]]
         missing = sorted(set(catalogue.ids) - set(trained_on))
         if missing:
@@ -190,7 +199,7 @@ class PoseStage:
         heads = [self.head_of[obj_id] if obj_id is not None else
                  int(np.argmax(probabilities[index]))
                  for index, (obj_id, _, _) in enumerate(candidates)]
-        allocentric = self._allocentric(out, heads).double().cpu()
+        allocentric = self._allocentric(out, heads)
         estimates = []
         for index, (obj_id, bbox, mask) in enumerate(candidates):
             score = 1.0
@@ -199,19 +208,30 @@ class PoseStage:
                 score = float(probabilities[index, heads[index]])
                 if score < self.min_score or obj_id not in self.catalogue.objects:
                     continue
-            rotation = egocentric_rotation(allocentric[index],
-                                           torch.from_numpy(rays[index])).numpy()
+            rotations = egocentric_rotation(torch.stack(allocentric[index]).double().cpu(),
+                                            torch.from_numpy(rays[index])).numpy()
             rotation, translation, score = self._translate(
-                obj_id, rotation, rays[index], bbox, mask, metres, intrinsics, score)
+                obj_id, rotations, rays[index], bbox, mask, metres, intrinsics, score)
             estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox, mask))
         return estimates
 
     def _allocentric(self, out, heads):
-        """Return the (B, 3, 3) allocentric rotation of each crop's head (see the class)."""
+        """
+        Return per crop the list of its allocentric (3, 3) starting rotations, best first.
+
+        The first is the rotation source's (head or nearest template); with refinement and a
+        template bank, distinct nearest templates follow, up to ``hypotheses`` in all.
+        """
         heads = torch.tensor(heads, device=out['rotation'].device)
-        if self.templates is not None:
-            return self.templates.rotations(out['embedding'], heads)
-        return out['rotation'][torch.arange(len(heads), device=heads.device), heads]
+        if self.rotation_source == 'nearest_neighbour':
+            first = self.templates.rotations(out['embedding'], heads)
+        else:
+            first = out['rotation'][torch.arange(len(heads), device=heads.device), heads]
+        if not self.refine or self.templates is None or self.hypotheses == 1:
+            return [[rotation] for rotation in first]
+        more = self.templates.distinct_rotations(out['embedding'], heads, self.hypotheses)
+        return [[rotation] + [r for r in others if not torch.equal(r, rotation)]
+                [:self.hypotheses - 1] for rotation, others in zip(first, more)]
 
     def _checked(self, candidate, shape):
         obj_id, bbox, mask = candidate
@@ -226,8 +246,14 @@ class PoseStage:
             raise DetectionError(f'detection mask {mask.shape} differs from the image {shape}')
         return candidate
 
-    def _translate(self, obj_id, rotation, ray, bbox, mask, depth, intrinsics, score):
-        """Return (R, t, score) from depth (+ ICP) or, without depth, from the box size."""
+    def _translate(self, obj_id, rotations, ray, bbox, mask, depth, intrinsics, score):
+        """
+        Return (R, t, score) from depth (+ ICP) or, without depth, from the box size.
+
+        rotations: (K, 3, 3) egocentric starting rotations, the first the network's; without
+        refinement only the first is used.
+        """
+        rotation = rotations[0]
         vertices = self.model_points[obj_id]
         points = None
         if depth is not None:
@@ -239,18 +265,27 @@ class PoseStage:
         if points is None or len(points) < 10:
             return rotation, _distance_from_box(vertices, rotation, ray, bbox,
                                                 intrinsics) * ray, score
-        rotated = vertices @ rotation.T
-        centre = points.mean(axis=0)
-        facing = rotated[(rotated - rotated.mean(axis=0)) @ centre < 0]
-        translation = centre - (facing if len(facing) else rotated).mean(axis=0)
         if not self.refine:
-            return rotation, translation, score
+            return rotation, _depth_translation(vertices, rotation, points), score
         scene = _subset(points, ICP_SCENE_POINTS, np.random.default_rng(0))
         limit = 0.1 * self.catalogue[obj_id].diameter  # the ADD(-S) threshold
-        rotation, translation, _ = icp(vertices, scene, rotation, translation,
-                                       max_distance=3 * limit)
-        return rotation, translation, score * inlier_share(vertices, scene, rotation,
-                                                           translation, limit)
+        fits = []
+        for start in rotations:
+            fitted, translation, _ = icp(vertices, scene, start,
+                                         _depth_translation(vertices, start, points),
+                                         max_distance=3 * limit)
+            fits.append((inlier_share(vertices, scene, fitted, translation, limit), fitted,
+                         translation))
+        share, rotation, translation = max(fits, key=lambda fit: fit[0])
+        return rotation, translation, score * share
+
+
+def _depth_translation(vertices, rotation, points):
+    """Return t placing the rotated model's camera-facing vertices' centroid on the points'."""
+    rotated = vertices @ rotation.T
+    centre = points.mean(axis=0)
+    facing = rotated[(rotated - rotated.mean(axis=0)) @ centre < 0]
+    return centre - (facing if len(facing) else rotated).mean(axis=0)
 
 
 def _subset(points, count, rng):

@@ -11,6 +11,7 @@ with other weights by mistake.
 
 from pathlib import Path
 
+import roma
 from safetensors import safe_open
 from safetensors.torch import save_file
 import torch
@@ -69,6 +70,13 @@ class PoseTemplates:
             return cls(*(bank.get_tensor(name) for name in ('embedding', 'rotation', 'head')),
                        device=device)
 
+    def _similarity(self, embedding, heads):
+        """Return (B, N) cosines to the templates, -inf for other objects' templates."""
+        same = heads[:, None] == self.head[None]
+        if not bool(same.any(dim=1).all()):
+            raise ExportError('the template bank holds no template of some detected object')
+        return (embedding.float() @ self.embedding.T).masked_fill(~same, float('-inf'))
+
     def rotations(self, embedding, heads):
         """
         Return (B, 3, 3) allocentric rotations of the nearest same-object templates.
@@ -76,9 +84,27 @@ class PoseTemplates:
         embedding: (B, E) unit features of the crops; heads: (B,) int64 heads of their
         objects.  A head without templates raises ExportError.
         """
-        similarity = embedding.float() @ self.embedding.T
-        same = heads[:, None] == self.head[None]
-        if not bool(same.any(dim=1).all()):
-            raise ExportError('the template bank holds no template of some detected object')
-        nearest = similarity.masked_fill(~same, float('-inf')).argmax(dim=1)
-        return self.rotation[nearest]
+        return self.rotation[self._similarity(embedding, heads).argmax(dim=1)]
+
+    def distinct_rotations(self, embedding, heads, count, min_degrees=30.0, pool=64):
+        """
+        Return per crop a list of up to ``count`` (3, 3) allocentric rotations, nearest first.
+
+        From the ``pool`` nearest same-object templates, greedily the nearest ones that lie
+        at least ``min_degrees`` from every rotation already taken: distinct starting
+        rotations for a multi-start refinement.
+        """
+        similarity = self._similarity(embedding, heads)
+        order = similarity.topk(min(pool, similarity.shape[1]), dim=1)
+        chosen = []
+        for values, indices in zip(*order):
+            taken = []
+            for index in indices[torch.isfinite(values)]:
+                rotation = self.rotation[index]
+                if all(roma.rotmat_geodesic_distance(rotation, other) >=
+                       torch.deg2rad(torch.tensor(min_degrees)) for other in taken):
+                    taken.append(rotation)
+                if len(taken) == count:
+                    break
+            chosen.append(taken)
+        return chosen
