@@ -109,6 +109,10 @@ def build_parser():
     pose.add_argument('--weights', help='exported PoseNet .safetensors (default: those the '
                       'catalogue names)')
     pose.add_argument('--no-refine', action='store_true', help='skip the ICP refinement')
+    pose.add_argument('--hypotheses', type=int, default=4,
+                      help="starting rotations of the ICP refinement: the network's and "
+                           'distinct nearest templates of the bank beside the weights '
+                           "(default 4; 1 = the network's only)")
     pose.add_argument('--rotation-source', choices=('regression', 'nearest_neighbour'),
                       default='regression',
                       help="rotation from the network's regression head (default) or from the "
@@ -257,7 +261,8 @@ def _run_pose(args):
         raise CommandError('--out takes one frame; use --out-dir for several')
     catalogue = load_catalogue(args.objects, args.mesh_dir)
     stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
-                      min_score=args.min_score, rotation_source=args.rotation_source)
+                      min_score=args.min_score, rotation_source=args.rotation_source,
+                      hypotheses=args.hypotheses)
 
     def estimate(index, rgb_path):
         rgb = read_rgb(rgb_path)

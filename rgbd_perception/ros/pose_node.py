@@ -41,6 +41,9 @@ POSE_PARAMETERS = (
                   'take detections from objects/labels (pixel = object id) instead of the '
                   'built-in depth detector'),
     ParameterSpec('refine', True, 'refine poses by ICP against the meshes (needs depth)'),
+    ParameterSpec('hypotheses', 4,
+                  "starting rotations of the ICP refinement: the network's and distinct "
+                  "nearest templates of the bank beside the weights (1: the network's only)"),
     ParameterSpec('rotation_source', 'regression',
                   "regression (the network's rotation head) or nearest_neighbour (the nearest "
                   'template on learned features; the bank beside the weights)'),
@@ -72,7 +75,8 @@ class PoseNode(StageNode):
                                    params['mesh_dir'] or None)
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
                                refine=params['refine'], min_score=params['min_score'],
-                               rotation_source=params['rotation_source'])
+                               rotation_source=params['rotation_source'],
+                               hypotheses=params['hypotheses'])
         if not self.stage.rgb_only and not params['use_depth']:
             raise ValueError('use_depth is false but the pose weights take RGB-D crops and '
                              'were not trained without depth')
