@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rgbd_perception.geometry.meshes import surface_points
 from rgbd_perception.object_catalogue import CatalogueError, load_catalogue
 from rgbd_perception.resources import share_path
 
@@ -54,3 +55,18 @@ def test_bad_catalogues_are_rejected_with_the_reason(tmp_path, text, message):
     with pytest.raises(CatalogueError, match=message) as error:
         load_catalogue(path)
     assert str(path) in str(error.value)
+
+
+def test_surface_points_cover_the_faces_of_a_coarse_box():
+    """The demo box has 24 vertices (its corners); surface points lie on its faces, spread."""
+    box = load_catalogue(share_path('config', 'objects', 'demo.yaml'))[1100].mesh
+    points = surface_points(box, 2000, np.random.default_rng(0))
+    half = np.ptp(box.vertices, axis=0) / 2
+    centre = box.vertices.min(axis=0) + half
+    offset = np.abs(points - centre)
+    assert points.shape == (2000, 3) and (offset <= half + 1e-9).all()
+    on_a_face = np.isclose(offset, half, atol=1e-9).any(axis=1)
+    assert on_a_face.all()
+    inside_faces = (offset < 0.9 * half).sum(axis=1) >= 2     # away from edges and corners
+    assert inside_faces.mean() > 0.5
+    np.testing.assert_array_equal(points, surface_points(box, 2000, np.random.default_rng(0)))

@@ -300,6 +300,24 @@ def face_colour_atlas(mesh):
                 texture=atlas.reshape(side, side, 3))
 
 
+def surface_points(mesh, count, rng):
+    """
+    Return (count, 3) points drawn uniformly over a mesh's surface (area-weighted), metres.
+
+    rng: a numpy Generator.  Unlike the vertices, these cover a coarse mesh's faces too (a
+    box of 8 corners), which point-to-point ICP needs.
+    """
+    corners = mesh.vertices[mesh.faces]                                   # (F, 3, 3)
+    areas = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
+                                          corners[:, 2] - corners[:, 0]), axis=1)
+    faces = rng.choice(len(areas), count, p=areas / areas.sum())
+    u, v = rng.random((2, count))
+    flip = u + v > 1.0
+    u, v = np.where(flip, 1.0 - u, u), np.where(flip, 1.0 - v, v)
+    a, b, c = (corners[faces, k] for k in range(3))
+    return a + u[:, None] * (b - a) + v[:, None] * (c - a)
+
+
 def diameter(vertices):
     """Return the largest distance between two (N, 3) vertices (via their convex hull)."""
     hull = ConvexHull(vertices)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
+from rgbd_perception.geometry.meshes import surface_points
 from rgbd_perception.geometry.point_cloud import (back_project, icp, inlier_share,
                                                   intrinsic_values, project)
 from rgbd_perception.geometry.segmentation import segment_candidates
@@ -31,7 +32,7 @@ from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 
-#: Most model vertices and object points ICP uses (random subsets, seeded).
+#: Model surface points (seeded, area-weighted) and most object points ICP uses.
 ICP_MODEL_POINTS = 1500
 ICP_SCENE_POINTS = 2000
 ROTATION_SOURCES = ('regression', 'nearest_neighbour')
@@ -150,7 +151,7 @@ class PoseStage:
         self.rgb_only = not self.uses_depth or bool(rgb_only)
         self.refine, self.min_score, self.context = bool(refine), float(min_score), context
         rng = np.random.default_rng(0)
-        self.model_points = {obj_id: _subset(obj.mesh.vertices, ICP_MODEL_POINTS, rng)
+        self.model_points = {obj_id: surface_points(obj.mesh, ICP_MODEL_POINTS, rng)
                              for obj_id, obj in catalogue.objects.items()}
 
     def _candidates(self, depth, intrinsics, detections):
