@@ -38,9 +38,9 @@ def bundled(request, tmp_path, shared_data):
     """Return (name, catalogue, network, template bank, held-out folder) of one set."""
     name = request.param
     mesh_dir, max_objects = SETS[name]
-    if mesh_dir is None:
+    if mesh_dir is None:   # the LM-O meshes are not installed with the package
         mesh_dir = shared_data('lmo_models', 'models')
-    catalogue = load_catalogue(share_path('config', 'objects', f'{name}.yaml'))
+    catalogue = load_catalogue(share_path('config', 'objects', f'{name}.yaml'), mesh_dir)
     assert catalogue.weights is not None and catalogue.weights.is_file()
     model, manifest = build_exported(catalogue.weights)
     bank = PoseTemplates.load(templates_path(catalogue.weights), manifest['weights_sha256'])
