@@ -181,12 +181,14 @@ def run_pose_benchmark(args):
                                args.mesh_dir)
     objects = float(np.mean([len(f[3]) for f in frames]))
     for refine in (True, False):
-        stage = PoseStage(catalogue, args.weights, device=args.device, refine=refine)
+        stage = PoseStage(catalogue, args.weights, device=args.device, refine=refine,
+                          hypotheses=args.hypotheses)
         sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
         if refine:
             print(f'pose benchmark: {len(frames)} frames of {args.sample_dir}, '
                   f'{objects:.1f} objects per frame, device {stage.device}, crops '
-                  f'{stage.model.crop_size} px {stage.model.input_mode}, torch threads '
+                  f'{stage.model.crop_size} px {stage.model.input_mode}, ICP starts '
+                  f'{stage.hypotheses}, torch threads '
                   f'{torch.get_num_threads()}')
         label = 'ICP' if refine else 'no ICP'
         given = latency_summary(_time_calls(

@@ -151,6 +151,8 @@ def build_parser():
                             'detections (default: the bundled sample)')
     bench.add_argument('--objects', help='pose: object catalogue (default: the demo set)')
     bench.add_argument('--mesh-dir', help='pose: folder of the catalogue meshes')
+    bench.add_argument('--hypotheses', type=int, default=4,
+                       help='pose: starting rotations of the ICP refinement (default 4)')
     _add_depth_scale(bench)
     _add_device(bench)
 
