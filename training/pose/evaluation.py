@@ -66,14 +66,16 @@ def _summary(records, catalogue):
 
 
 def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detectors=(
-        'given', 'built_in'), refinements=(True, False), templates=None, rgb_only=False):
+        'given', 'built_in'), refinements=(True, False), templates=None, rgb_only=False,
+        hypotheses=4):
     """
     Return {'<detector>_<refined|unrefined>': summary} on a held-out BOP folder.
 
     network: (PoseNet, object ids of its heads); catalogue: the ObjectCatalogue whose meshes
     score the poses; limit: most frames; templates: a PoseTemplates bank adding
     'given_nearest_neighbour_<refined|unrefined>'; rgb_only: add 'given_rgb_only' (RGB-D
-    weights trained with depth dropout, or RGB weights).  Summaries as _summary (per object and the
+    weights trained with depth dropout, or RGB weights); hypotheses: the stage's ICP starts.
+    Summaries as _summary (per object and the
     mean of the per-object ADD(-S) accuracies).
     """
     runs = [(detector, refine, 'regression') for detector in detectors
@@ -85,7 +87,7 @@ def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detecto
     stages = {(refine, source): PoseStage(
         catalogue, device=device, refine=refine, network=network, templates=templates,
         rotation_source='nearest_neighbour' if source == 'nearest_neighbour' else 'regression',
-        rgb_only=rgb_only) for _, refine, source in runs}
+        rgb_only=rgb_only, hypotheses=hypotheses) for _, refine, source in runs}
     points = {obj_id: obj.mesh.vertices for obj_id, obj in catalogue.objects.items()}
     records = {run: [] for run in runs}
     for rgb, depth, intrinsics, objects in ground_truth(folder, set(catalogue.ids),

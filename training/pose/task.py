@@ -156,7 +156,8 @@ class PoseTask(Task):
                               Path(data['eval_dir']), device, data['eval_frames'],
                               templates=build_templates(model, self.train_dataset(), device),
                               rgb_only=self.config['model']['input_mode'] == 'rgb' or
-                              self.config['augment']['depth_dropout'] > 0)
+                              self.config['augment']['depth_dropout'] > 0,
+                              hypotheses=data['eval_hypotheses'])
 
 
 def model_rotation(model):
