@@ -212,3 +212,18 @@ def test_templates_pick_the_nearest_template_of_the_same_object():
     assert torch.allclose(found[0], rotations[1]) and torch.allclose(found[1], rotations[2])
     with pytest.raises(ExportError, match='no template'):
         bank.rotations(query[:1], torch.tensor([2]))
+
+
+def test_distinct_rotations_skip_near_duplicates_and_other_objects():
+    """Nearest first, a template within 30 degrees of a taken one is skipped, heads kept."""
+    angles = torch.deg2rad(torch.tensor([0.0, 10.0, 40.0, 90.0, 5.0]))
+    rotations = roma.rotvec_to_rotmat(torch.stack([torch.zeros(5), torch.zeros(5), angles], 1))
+    embedding = torch.nn.functional.normalize(torch.tensor(
+        [[1.0, 0.0], [0.99, 0.1], [0.9, 0.4], [0.5, 0.8], [1.0, 0.01]]), dim=1)
+    bank = PoseTemplates(embedding, rotations, torch.tensor([0, 0, 0, 0, 1]))
+    (found,) = bank.distinct_rotations(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 3)
+    assert len(found) == 3
+    for rotation, expected in zip(found, (0, 2, 3)):
+        assert torch.allclose(rotation, rotations[expected])
+    (two,) = bank.distinct_rotations(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 2)
+    assert len(two) == 2 and torch.allclose(two[1], rotations[2])

@@ -96,13 +96,14 @@ class PoseTemplates:
         """
         similarity = self._similarity(embedding, heads)
         order = similarity.topk(min(pool, similarity.shape[1]), dim=1)
+        separation = torch.deg2rad(torch.tensor(min_degrees))
         chosen = []
         for values, indices in zip(*order):
             taken = []
             for index in indices[torch.isfinite(values)]:
                 rotation = self.rotation[index]
-                if all(roma.rotmat_geodesic_distance(rotation, other) >=
-                       torch.deg2rad(torch.tensor(min_degrees)) for other in taken):
+                if all(roma.rotmat_geodesic_distance(rotation, other) >= separation
+                       for other in taken):
                     taken.append(rotation)
                 if len(taken) == count:
                     break
