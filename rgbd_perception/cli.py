@@ -189,7 +189,7 @@ def _process_frames(command, paths, process_frame):
 
 def _run_hha(args):
     from rgbd_perception.geometry.camera import Intrinsics
-    from rgbd_perception.image_files import read_depth, write_rgb
+    from rgbd_perception.io.images import read_depth, write_rgb
     from rgbd_perception.stages.hha import HhaStage
 
     if args.raw_depth is not None and len(args.raw_depth) != len(args.depth):
@@ -213,7 +213,7 @@ def _run_hha(args):
 
 
 def _run_complete(args):
-    from rgbd_perception.image_files import read_depth, read_rgb, write_depth_png
+    from rgbd_perception.io.images import read_depth, read_rgb, write_depth_png
     from rgbd_perception.stages.completion import CompletionStage
 
     needs_rgb = args.method == 'model'
@@ -249,9 +249,9 @@ def _run_complete(args):
 def _run_pose(args):
     import json
 
-    from rgbd_perception.image_files import read_depth, read_rgb
-    from rgbd_perception.object_catalogue import load_catalogue
-    from rgbd_perception.pose_files import poses_to_json, read_detections
+    from rgbd_perception.io.images import read_depth, read_rgb
+    from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.pose_json import poses_to_json, read_detections
     from rgbd_perception.stages.pose import PoseStage
 
     for name in ('depth', 'detections'):
@@ -293,7 +293,7 @@ def _run_node(args):
 
 
 def _run_bench(args):
-    from rgbd_perception import bench
+    from rgbd_perception.tools import bench
 
     runners = {'hha': bench.run_hha_benchmark, 'completion': bench.run_completion_benchmark,
                'pose': bench.run_pose_benchmark}
@@ -304,15 +304,15 @@ def _run_demo(args):
     from rgbd_perception.ros.environment import configure_venv_middleware
 
     if args.sample_dir is None:
-        from rgbd_perception.sample_scene import sample_sequence
+        from rgbd_perception.tools.sample_scene import sample_sequence
 
         frames = sample_sequence(args.frames)
     else:
-        from rgbd_perception.bop_sequence import read_bop_sequence
+        from rgbd_perception.io.bop import read_bop_sequence
 
         frames = read_bop_sequence(args.sample_dir)[:args.frames]
     configure_venv_middleware()
-    from rgbd_perception.ros.demo import run_demo
+    from rgbd_perception.tools.demo import run_demo
 
     run_demo(Path(args.out_dir), frames, device=args.device, compile_kernels=args.compile)
 

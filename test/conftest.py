@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-import rclpy
 
 from rgbd_perception.ros.environment import configure_venv_middleware
 
@@ -18,6 +17,8 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 @pytest.fixture(scope='module')
 def context():
     """Return an rclpy context of its own for this module, shut down afterwards."""
+    import rclpy
+
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     yield ctx
@@ -41,14 +42,16 @@ def shared_data():
 
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked ``cuda`` when no CUDA device is present."""
+    cuda_items = [item for item in items if 'cuda' in item.keywords]
+    if not cuda_items:
+        return  # torch is not even imported: geometry-only runs need no torch
     import torch
 
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs a CUDA device')
-    for item in items:
-        if 'cuda' in item.keywords:
-            item.add_marker(skip)
+    for item in cuda_items:
+        item.add_marker(skip)
 
 
 def export_untrained(model, kwargs, path, task, data=None):
@@ -131,7 +134,7 @@ def ball_frame(ball_scene):
 
     import numpy as np
 
-    from rgbd_perception.image_files import read_depth, read_rgb
+    from rgbd_perception.io.images import read_depth, read_rgb
     from training.datasets.sample import read_mask
 
     scene = ball_scene

@@ -9,8 +9,8 @@ import torch
 
 from rgbd_perception.cli import main
 from rgbd_perception.geometry.camera import Intrinsics
-from rgbd_perception.sample_scene import sample_frame
 from rgbd_perception.stages.hha import HhaStage
+from rgbd_perception.tools.sample_scene import sample_frame
 
 WIDTH = 160
 HEIGHT = 120

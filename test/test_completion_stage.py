@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from rgbd_perception.cli import main
-from rgbd_perception.image_files import read_depth, write_depth_png, write_rgb
+from rgbd_perception.io.images import read_depth, write_depth_png, write_rgb
 from rgbd_perception.runtime.weights import ExportError
-from rgbd_perception.sample_scene import sample_frame
 from rgbd_perception.stages.completion import CompletionStage
 from rgbd_perception.stages.depth_input import ColourError, DepthError
+from rgbd_perception.tools.sample_scene import sample_frame
 
 
 @pytest.fixture(scope='module')

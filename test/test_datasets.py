@@ -9,7 +9,7 @@ import pytest
 from scipy.io import savemat
 import torch
 
-from rgbd_perception.image_files import write_depth_png, write_rgb
+from rgbd_perception.io.images import write_depth_png, write_rgb
 from training.datasets import (Bop, DatasetLayoutError, DATASETS, KittiDepthCompletion,
                                leave_one_instance_out, load_bop_models_info, NyuDepthV2,
                                RgbdSample, SunRgbd, TumRgbd, VoidDepth, WashingtonRgbdObject)

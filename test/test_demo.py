@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from rgbd_perception.bop_sequence import read_bop_sequence
-from rgbd_perception.image_files import read_rgb
-from rgbd_perception.ros.demo import run_demo
+from rgbd_perception.io.bop import read_bop_sequence
+from rgbd_perception.io.images import read_rgb
+from rgbd_perception.tools.demo import run_demo
 from training.synth.sequence import SampleConfig, write_sample
 
 

@@ -18,8 +18,8 @@ from std_msgs.msg import Header
 from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
-from rgbd_perception.sample_scene import sample_frame
 from rgbd_perception.stages.hha import HhaStage
+from rgbd_perception.tools.sample_scene import sample_frame
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 

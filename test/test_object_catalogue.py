@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rgbd_perception.geometry.meshes import surface_points
-from rgbd_perception.object_catalogue import CatalogueError, load_catalogue
-from rgbd_perception.resources import share_path
+from rgbd_perception.io.catalogue import CatalogueError, load_catalogue
+from rgbd_perception.io.data_paths import share_path
 
 
 def test_demo_catalogue_loads_its_shipped_meshes():
@@ -46,7 +46,7 @@ def test_lmo_catalogue_matches_the_bop_models_info(shared_data):
 ])
 def test_bad_catalogues_are_rejected_with_the_reason(tmp_path, text, message):
     """Each malformed file raises CatalogueError naming the file and what is wrong."""
-    from rgbd_perception.geometry.meshes import write_ply
+    from training.synth.mesh_tools import write_ply
     from training.synth.shapes import box_mesh
 
     write_ply(tmp_path / 'a.ply', box_mesh((0.1, 0.1, 0.1)))

@@ -6,8 +6,8 @@ from scipy.spatial.transform import Rotation
 
 from rgbd_perception.geometry.point_cloud import (back_project, fit_plane_ransac, icp,
                                                   inlier_share, project, rigid_fit)
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.resources import share_path
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 
 INTRINSICS = (500.0, 510.0, 319.5, 239.5)
 

@@ -12,8 +12,8 @@ at seed 31337 measured (demo: 0.90 / 0.24 / 0.68 / 0.20 / 0.90, LM-O: 0.68 / 0.2
 import numpy as np
 import pytest
 
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.resources import share_path
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.pose.evaluation import evaluate_poses

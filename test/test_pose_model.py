@@ -7,8 +7,8 @@ import torch
 
 from rgbd_perception.geometry.crops import (crop_relative_depth, crop_rgb, crop_tensor_input,
                                             DEPTH_CLIP, square_window, window_ray)
-from rgbd_perception.models.pose import (allocentric_rotation, egocentric_rotation, PoseNet,
-                                         ray_rotation, ROTATION_DIMS, rotation_matrices)
+from rgbd_perception.geometry.pose import allocentric_rotation, egocentric_rotation, ray_rotation
+from rgbd_perception.models.pose import PoseNet, ROTATION_DIMS, rotation_matrices
 
 
 @pytest.mark.parametrize('representation', sorted(ROTATION_DIMS))

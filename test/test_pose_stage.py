@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.resources import share_path
+from rgbd_perception.geometry.detections import Detection, DetectionError
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.stages.depth_input import DepthError
-from rgbd_perception.stages.pose import Detection, DetectionError, PoseStage
+from rgbd_perception.stages.pose import PoseStage
 
 
 @pytest.fixture(scope='module')
@@ -82,7 +83,7 @@ def test_cli_pose_writes_the_poses_json(untrained_pose_weights, ball_frame, tmp_
     import cv2
 
     from rgbd_perception.cli import main
-    from rgbd_perception.image_files import write_depth_png, write_rgb
+    from rgbd_perception.io.images import write_depth_png, write_rgb
 
     rgb, depth, k, _, t, bbox, mask = ball_frame
     write_rgb(tmp_path / 'c.png', rgb)

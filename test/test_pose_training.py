@@ -8,11 +8,12 @@ import roma
 import torch
 
 from rgbd_perception.geometry.crops import DEPTH_CLIP, square_window, window_ray
-from rgbd_perception.models.pose import allocentric_rotation
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.resources import share_path
+from rgbd_perception.geometry.detections import Detection
+from rgbd_perception.geometry.pose import allocentric_rotation
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.runtime.weights import ExportError
-from rgbd_perception.stages.pose import Detection, PoseStage
+from rgbd_perception.stages.pose import PoseStage
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.cli import main
 from training.pose.augment import add_occluders, drop_depth

@@ -1,9 +1,9 @@
-"""Tests of the bundled synthetic RGB-D sample sequence (rgbd_perception.sample_scene)."""
+"""Tests of the bundled synthetic RGB-D sample sequence (rgbd_perception.tools.sample_scene)."""
 
 import numpy as np
 import pytest
 
-from rgbd_perception.sample_scene import sample_frame, sample_sequence, SampleFrame
+from rgbd_perception.tools.sample_scene import sample_frame, sample_sequence, SampleFrame
 
 NUM_FRAMES = 3
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rgbd_perception.bop_sequence import read_bop_sequence
+from rgbd_perception.io.bop import read_bop_sequence
 from training.cli import main
 from training.synth.catalogue import PROCEDURAL_OBJECTS
 from training.synth.sequence import (SAMPLE_FILE, SampleConfig, SampleFolderError,

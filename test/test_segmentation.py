@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rgbd_perception.geometry.segmentation import depth_edges, segment_candidates
-from rgbd_perception.image_files import read_depth
+from rgbd_perception.io.images import read_depth
 from training.datasets.sample import read_mask
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from rgbd_perception.geometry.meshes import face_colour_atlas, load_mesh, Mesh, read_obj, write_ply
-from rgbd_perception.image_files import read_depth
+from rgbd_perception.geometry.meshes import load_mesh, Mesh, read_obj
+from rgbd_perception.io.images import read_depth
 from training.synth import cli
 from training.synth.annotate import bounding_box
 from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_SCALE_MM,
@@ -17,6 +17,7 @@ from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_S
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at, project
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
+from training.synth.mesh_tools import face_colour_atlas, write_ply
 from training.synth.placement import (CLEARANCE, Occupancy, place_resting, Rectangle,
                                       resting_faces)
 from training.synth.render import Renderer, stable_normals

@@ -1,5 +1,5 @@
 """
-Triangle meshes: reading PLY and OBJ files, units, normals, vertex-colour atlases, PLY output.
+Triangle meshes: reading PLY and OBJ files, units, normals, surface samples, diameters.
 
 Every :class:`Mesh` is in metres (the synthetic world renders them, object catalogues load
 them). Files are read in their own units and scaled by :func:`unit_scale`: ``'mm'``
@@ -9,7 +9,7 @@ exceeds :data:`AUTO_MM_EXTENT` units as millimetres (a tabletop object is neithe
 normals; pybullet_data's OBJ files are in their own units and get the scale of their URDF.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -272,34 +272,6 @@ def load_mesh(path, unit='auto', scale=None):
     return Mesh(vertices, faces, normals, uvs, texture, colours), factor
 
 
-def translated(mesh, offset):
-    """Return the mesh with every vertex moved by the (3,) offset in metres."""
-    return replace(mesh, vertices=mesh.vertices + np.asarray(offset, np.float64))
-
-
-def face_colour_atlas(mesh):
-    """
-    Return a textured copy of a vertex-coloured mesh that TinyRenderer can draw.
-
-    TinyRenderer has no vertex colours, so every face gets the mean colour of its three
-    vertices as one texel of a square atlas, and its three corners become vertices of their
-    own whose uv is that texel's centre (so the whole face samples the one texel). Normals stay
-    smooth. The result has 3F vertices.
-    """
-    faces = mesh.faces
-    side = int(np.ceil(np.sqrt(len(faces))))
-    face_colours = mesh.colours[faces].astype(np.float64).mean(axis=1)
-    atlas = np.zeros((side * side, 3), np.uint8)
-    atlas[:len(faces)] = np.round(face_colours).astype(np.uint8)
-    index = np.arange(len(faces))
-    texel_uv = np.stack([(index % side + 0.5) / side, 1.0 - (index // side + 0.5) / side], 1)
-    corners = faces.reshape(-1)
-    return Mesh(vertices=mesh.vertices[corners],
-                faces=np.arange(3 * len(faces), dtype=np.int64).reshape(-1, 3),
-                normals=mesh.normals[corners], uvs=np.repeat(texel_uv, 3, axis=0),
-                texture=atlas.reshape(side, side, 3))
-
-
 def surface_points(mesh, count, rng):
     """
     Return (count, 3) points drawn uniformly over a mesh's surface (area-weighted), metres.
@@ -322,35 +294,3 @@ def diameter(vertices):
     """Return the largest distance between two (N, 3) vertices (via their convex hull)."""
     hull = ConvexHull(vertices)
     return float(pdist(vertices[hull.vertices]).max())
-
-
-def write_ply(path, mesh, scale=1000.0):
-    """
-    Write a binary little-endian PLY: vertices and normals (x scale, default metres to mm).
-
-    Vertex colours are written when the mesh has them; uvs and textures are not.
-    """
-    fields = [(k, '<f4') for k in ('x', 'y', 'z', 'nx', 'ny', 'nz')]
-    if mesh.colours is not None:
-        fields += [(k, 'u1') for k in ('red', 'green', 'blue')]
-    vertex = np.zeros(len(mesh.vertices), np.dtype(fields))
-    for k, column in zip('xyz', (mesh.vertices * scale).T):
-        vertex[k] = column
-    for k, column in zip(('nx', 'ny', 'nz'), mesh.normals.T):
-        vertex[k] = column
-    if mesh.colours is not None:
-        for k, column in zip(('red', 'green', 'blue'), mesh.colours.T):
-            vertex[k] = column
-    face = np.zeros(len(mesh.faces), np.dtype([('n', 'u1'), ('i', '<i4', (3,))]))
-    face['n'] = 3
-    face['i'] = mesh.faces
-    header = ['ply', 'format binary_little_endian 1.0', f'element vertex {len(vertex)}']
-    header += [f"property {'float' if t == '<f4' else 'uchar'} {k}" for k, t in fields]
-    header += [f'element face {len(face)}', 'property list uchar int vertex_indices',
-               'end_header']
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'wb') as stream:
-        stream.write(('\n'.join(header) + '\n').encode('ascii'))
-        stream.write(vertex.tobytes())
-        stream.write(face.tobytes())

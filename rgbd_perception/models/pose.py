@@ -13,8 +13,8 @@ feature feeds three heads:
   quaternion, a 6D Gram-Schmidt or a 9D Procrustes representation (RoMa).
 
 The rotation is allocentric: relative to the camera ray through the crop centre (what a
-crop's appearance determines); :func:`egocentric_rotation` turns it into the model-to-camera
-rotation.
+crop's appearance determines); :func:`rgbd_perception.geometry.pose.egocentric_rotation` turns it
+into the model-to-camera rotation.
 """
 
 import roma
@@ -44,33 +44,6 @@ def rotation_matrices(output, representation):
         return roma.special_procrustes(output.unflatten(-1, (3, 3)))
     raise ValueError(f'unknown rotation representation {representation!r}, expected one of '
                      f'{sorted(ROTATION_DIMS)}')
-
-
-def ray_rotation(rays):
-    """
-    Return (..., 3, 3) rotations taking the optical axis (0, 0, 1) onto the unit rays (..., 3).
-
-    The shortest arc (no roll about the ray); rays within 1e-9 of the axis give identity.
-    """
-    rays = F.normalize(rays, dim=-1)
-    z = torch.zeros_like(rays)
-    z[..., 2] = 1.0
-    axis = torch.linalg.cross(z, rays, dim=-1)
-    sine = axis.norm(dim=-1, keepdim=True)
-    angle = torch.atan2(sine, rays[..., 2:3])
-    rotvec = torch.where(sine > 1e-9, axis / sine.clamp_min(1e-12) * angle,
-                         torch.zeros_like(axis))
-    return roma.rotvec_to_rotmat(rotvec)
-
-
-def egocentric_rotation(allocentric, rays):
-    """Return model-to-camera rotations (..., 3, 3) of allocentric ones seen along rays."""
-    return ray_rotation(rays) @ allocentric
-
-
-def allocentric_rotation(egocentric, rays):
-    """Return the allocentric rotations (..., 3, 3) of model-to-camera ones seen along rays."""
-    return ray_rotation(rays).transpose(-1, -2) @ egocentric
 
 
 class PoseNet(nn.Module):

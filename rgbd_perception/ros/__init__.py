@@ -1,1 +1,1 @@
-"""ROS 2 layer: the only part of rgbd_perception that imports rclpy."""
+"""ROS 2 layer: nodes and their plumbing (with tools.demo, the only code importing rclpy)."""

@@ -15,16 +15,17 @@ from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.pose_overlay import draw_poses
-from rgbd_perception.resources import share_path
+from rgbd_perception.geometry.detections import detections_from_labels
+from rgbd_perception.geometry.pose_overlay import draw_poses
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
 from rgbd_perception.ros.hha_node import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_messages import marker_array, pose_array, transforms
 from rgbd_perception.ros.stage_node import run_node, StageNode
-from rgbd_perception.stages.pose import detections_from_labels, PoseStage
+from rgbd_perception.stages.pose import PoseStage
 
 LABEL_ENCODINGS = ('mono8', '8UC1', 'mono16', '16UC1', '32SC1')
 

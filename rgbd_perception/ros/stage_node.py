@@ -13,6 +13,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from rgbd_perception.geometry.camera import IntrinsicsError
+from rgbd_perception.geometry.detections import DetectionError
 from rgbd_perception.ros.camera_info import CameraInfoError
 from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
@@ -21,7 +22,6 @@ from rgbd_perception.ros.parameters import COMMON_PARAMETERS, declare_parameters
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.ros.sync import ApproximateRgbdSync
 from rgbd_perception.stages.depth_input import ColourError, DepthError
-from rgbd_perception.stages.pose import DetectionError
 
 #: Errors that mean "this frame's input is bad": logged, frame skipped, node keeps going.
 INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError, ColourError,

@@ -9,7 +9,6 @@ pixels of each block, colour area-averaged) and its output is upsampled bilinear
 pixels keep their measurement unless keep_measured is False.
 """
 
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,13 +16,13 @@ import torch.nn.functional as F
 
 from rgbd_perception.geometry.depth_pooling import masked_mean_pool
 from rgbd_perception.geometry.ip_basic import ip_basic_complete
+from rgbd_perception.io.data_paths import bundled_weights
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres
 
 METHODS = ('model', 'ip_basic')
-BUNDLED_WEIGHTS = (Path(__file__).resolve().parents[1] / 'weights'
-                   / 'depth_completion_small.safetensors')
+BUNDLED_WEIGHTS = bundled_weights('depth_completion_small.safetensors')
 
 
 def complete_depth(model, rgb, depth, downsample, keep_measured=True):

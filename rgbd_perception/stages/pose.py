@@ -14,19 +14,18 @@ nearest templates, keeping the fit with the largest inlier share; without depth,
 at the distance where the rotated model's projected size matches the box.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
+from rgbd_perception.geometry.detections import DetectionError, PoseEstimate
 from rgbd_perception.geometry.meshes import surface_points
-from rgbd_perception.geometry.point_cloud import (back_project, icp, inlier_share,
-                                                  intrinsic_values, project)
+from rgbd_perception.geometry.point_cloud import back_project, icp, inlier_share, intrinsic_values
+from rgbd_perception.geometry.pose import (box_mask, depth_translation, distance_from_box,
+                                           egocentric_rotation, reference_depth, subset)
 from rgbd_perception.geometry.segmentation import segment_candidates
-from rgbd_perception.models.pose import egocentric_rotation
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
@@ -36,62 +35,6 @@ from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 ICP_MODEL_POINTS = 1500
 ICP_SCENE_POINTS = 2000
 ROTATION_SOURCES = ('regression', 'nearest_neighbour')
-
-
-class DetectionError(ValueError):
-    """Raised for a detection that does not fit the image or names an unknown object."""
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A given detection: obj_id, bbox (x, y, w, h) pixels, optional (H, W) bool mask."""
-
-    obj_id: int
-    bbox: tuple
-    mask: np.ndarray | None = None
-
-
-def detections_from_labels(labels, shape, catalogue, min_pixels=20):
-    """
-    Return the Detections of an (H, W) instance-label image (pixel = object id, 0 = none).
-
-    Each connected region of one id of at least min_pixels pixels is one detection (box and
-    mask).  Raises DetectionError for a size other than ``shape`` or an id the catalogue
-    does not know.
-    """
-    labels = np.asarray(labels)
-    if labels.shape != tuple(shape):
-        raise DetectionError(f'label image {labels.shape[1]}x{labels.shape[0]} differs from '
-                             f'the colour image {shape[1]}x{shape[0]}')
-    detections = []
-    for obj_id in (int(v) for v in np.unique(labels) if v != 0):
-        if obj_id not in catalogue.objects:
-            raise DetectionError(f'label {obj_id} is no object of catalogue {catalogue.name} '
-                                 f'({catalogue.ids})')
-        count, regions, stats, _ = cv2.connectedComponentsWithStats(
-            (labels == obj_id).astype(np.uint8), connectivity=8)
-        for region in range(1, count):
-            x, y, w, h, area = (int(v) for v in stats[region])
-            if area >= min_pixels:
-                detections.append(Detection(obj_id, (x, y, w, h), regions == region))
-    return detections
-
-
-@dataclass(frozen=True, eq=False)
-class PoseEstimate:
-    """
-    One object's pose: R (3, 3) maps model to camera coordinates, t (3,) metres.
-
-    score: identity probability (1 for given detections) times the ICP inlier share when
-    refined; bbox (x, y, w, h) and mask (H, W) bool or None: the candidate's.
-    """
-
-    obj_id: int
-    rotation: np.ndarray
-    translation: np.ndarray
-    score: float
-    bbox: tuple
-    mask: np.ndarray | None
 
 
 class PoseStage:
@@ -192,7 +135,7 @@ class PoseStage:
         size = self.model.crop_size
         crops = np.stack([crop_tensor_input(
             rgb, metres if self.uses_depth else None, window, size,
-            _reference_depth(metres, bbox, mask), channels=4 if self.uses_depth else 3)
+            reference_depth(metres, bbox, mask), channels=4 if self.uses_depth else 3)
             for window, (_, bbox, mask) in zip(windows, candidates)])
         out = self.model(torch.from_numpy(crops).to(self.device))
         probabilities = torch.softmax(out['logits'], dim=1).cpu().numpy()
@@ -258,62 +201,24 @@ class PoseStage:
         vertices = self.model_points[obj_id]
         points = None
         if depth is not None:
-            region = _box_mask(bbox, depth.shape) if mask is None else mask
+            region = box_mask(bbox, depth.shape) if mask is None else mask
             points = back_project(depth, intrinsics, region)
             if mask is None and len(points):
                 near = np.median(points[:, 2])
                 points = points[np.abs(points[:, 2] - near) < self.catalogue[obj_id].diameter]
         if points is None or len(points) < 10:
-            return rotation, _distance_from_box(vertices, rotation, ray, bbox,
-                                                intrinsics) * ray, score
+            return rotation, distance_from_box(vertices, rotation, ray, bbox,
+                                               intrinsics) * ray, score
         if not self.refine:
-            return rotation, _depth_translation(vertices, rotation, points), score
-        scene = _subset(points, ICP_SCENE_POINTS, np.random.default_rng(0))
+            return rotation, depth_translation(vertices, rotation, points), score
+        scene = subset(points, ICP_SCENE_POINTS, np.random.default_rng(0))
         limit = 0.1 * self.catalogue[obj_id].diameter  # the ADD(-S) threshold
         fits = []
         for start in rotations:
             fitted, translation, _ = icp(vertices, scene, start,
-                                         _depth_translation(vertices, start, points),
+                                         depth_translation(vertices, start, points),
                                          max_distance=3 * limit)
             fits.append((inlier_share(vertices, scene, fitted, translation, limit), fitted,
                          translation))
         share, rotation, translation = max(fits, key=lambda fit: fit[0])
         return rotation, translation, score * share
-
-
-def _depth_translation(vertices, rotation, points):
-    """Return t placing the rotated model's camera-facing vertices' centroid on the points'."""
-    rotated = vertices @ rotation.T
-    centre = points.mean(axis=0)
-    facing = rotated[(rotated - rotated.mean(axis=0)) @ centre < 0]
-    return centre - (facing if len(facing) else rotated).mean(axis=0)
-
-
-def _subset(points, count, rng):
-    """Return at most ``count`` rows of ``points`` (a seeded random subset)."""
-    if len(points) <= count:
-        return np.asarray(points, np.float64)
-    return np.asarray(points, np.float64)[rng.choice(len(points), count, replace=False)]
-
-
-def _box_mask(bbox, shape):
-    x, y, w, h = (int(round(v)) for v in bbox)
-    mask = np.zeros(shape, bool)
-    mask[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = True
-    return mask
-
-
-def _reference_depth(depth, bbox, mask):
-    """Return the median valid depth of the object's pixels (its box without a mask), m."""
-    if depth is None:
-        return 0.0
-    region = _box_mask(bbox, depth.shape) if mask is None else mask
-    values = depth[region & (depth > 0)]
-    return float(np.median(values)) if values.size else 0.0
-
-
-def _distance_from_box(vertices, rotation, ray, bbox, intrinsics):
-    """Return the distance along ``ray`` at which the rotated model spans the box (metres)."""
-    projected = project(vertices @ rotation.T + ray, intrinsics)
-    span = np.ptp(projected, axis=0)
-    return float(np.sqrt(span[0] * span[1] / max(bbox[2] * bbox[3], 1.0)))

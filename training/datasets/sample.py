@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbd_perception.image_files import FileFormatError, read_depth, read_rgb
+from rgbd_perception.io.images import FileFormatError, read_depth, read_rgb
 
 
 class DatasetLayoutError(ValueError):

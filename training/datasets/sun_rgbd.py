@@ -34,7 +34,7 @@ import numpy as np
 from scipy.io import loadmat
 import torch
 
-from rgbd_perception.image_files import read_depth
+from rgbd_perception.io.images import read_depth
 from training.datasets.sample import DatasetLayoutError, read_colour, require, RgbdSample
 
 MAX_DEPTH_M = 8.0

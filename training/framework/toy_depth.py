@@ -2,8 +2,8 @@
 toy-depth: a FRAMEWORK EXERCISE, not a product model.
 
 A conv net of about five thousand parameters learns depth from RGB on frames of the bundled
-ray-cast room (rgbd_perception.sample_scene, rendered in memory, deterministic).  It exists so
-the framework's training, resume, multi-process, evaluation and export paths run end to end on
+ray-cast room (rgbd_perception.tools.sample_scene, rendered in memory, deterministic).  It exists
+so the framework's training, resume, multi-process, evaluation and export paths run end to end on
 real (if tiny) data in seconds on a CPU; its numbers say nothing about real depth estimation.
 """
 
@@ -13,7 +13,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from rgbd_perception.sample_scene import sample_frame
+from rgbd_perception.tools.sample_scene import sample_frame
 from training.framework.base_task import Task
 
 TYPICAL_DEPTH_M = 3.0  # initial output of the net, metres (the room is 1.5 to 5 m deep)
@@ -87,7 +87,7 @@ class ToyDepthTask(Task):
     def data_description(self):
         """Return the source, frames, size and tensors of the data."""
         data = self.config['data']
-        return {'source': 'rgbd_perception.sample_scene (ray-cast room, rendered in memory)',
+        return {'source': 'rgbd_perception.tools.sample_scene (ray-cast room, rendered in memory)',
                 'num_frames': data['num_frames'], 'train_frames': self._frames(False),
                 'eval_frames': self._frames(True), 'width': data['width'],
                 'height': data['height'], 'input': 'rgb (3, H, W) float32 in [0, 1]',

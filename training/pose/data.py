@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from rgbd_perception.geometry.crops import crop_relative_depth, crop_rgb, square_window, \
     window_ray
-from rgbd_perception.models.pose import allocentric_rotation
+from rgbd_perception.geometry.pose import allocentric_rotation
 from training.datasets.bop import Bop, read_json
 from training.datasets.sample import DatasetLayoutError
 

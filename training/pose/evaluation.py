@@ -14,7 +14,8 @@ its id lies within its diameter of it; rotation errors then cover the found ones
 
 import numpy as np
 
-from rgbd_perception.stages.pose import Detection, PoseStage
+from rgbd_perception.geometry.detections import Detection
+from rgbd_perception.stages.pose import PoseStage
 from training.datasets.bop import Bop, read_json
 from training.metrics import (add_s_accuracy, mean_euler_error_deg, pose_add_or_adds,
                               rotation_error_deg)

@@ -22,9 +22,9 @@ from safetensors.torch import load_file
 import torch
 import torch.nn.functional as F
 
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.models.pose import PoseNet
-from rgbd_perception.object_catalogue import load_catalogue
-from rgbd_perception.resources import share_path
 from training.framework.base_task import Task
 from training.pose.augment import add_occluders, drop_depth, jitter_crops
 from training.pose.data import object_crops, PoseCrops

@@ -31,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbd_perception.geometry.meshes import write_ply
-from rgbd_perception.image_files import write_depth_png, write_rgb
+from rgbd_perception.io.images import write_depth_png, write_rgb
+from training.synth.mesh_tools import write_ply
 
 DEPTH_SCALE_MM = 0.1
 FAR_DEPTH_SCALE_MM = 1.0

@@ -24,7 +24,8 @@ import re
 import numpy as np
 import pybullet_data
 
-from rgbd_perception.geometry.meshes import diameter, load_mesh, Mesh, translated
+from rgbd_perception.geometry.meshes import diameter, load_mesh, Mesh
+from training.synth.mesh_tools import translated
 from training.synth.shapes import box_mesh, cylinder_mesh, sphere_mesh
 
 SOURCES = ('given', 'pybullet_data', 'procedural')

@@ -29,8 +29,9 @@ import numpy as np
 import pybullet
 from scipy.spatial.transform import Rotation
 
-from rgbd_perception.geometry.meshes import face_colour_atlas, Mesh
+from rgbd_perception.geometry.meshes import Mesh
 from training.synth.camera import metric_depth, projection_matrix, view_matrix
+from training.synth.mesh_tools import face_colour_atlas
 
 MAX_SHAPE_VERTICES = 131072
 PARKED_POSITION = (0.0, 0.0, -1000.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rgbd_perception.image_files import read_depth, read_rgb
+from rgbd_perception.io.images import read_depth, read_rgb
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,8 +1,16 @@
-"""Locate the package's installed data files (config/, launch/) on a ROS install or in a venv."""
+"""
+The one lookup of the package's own data files: config/, launch/ and the bundled weights.
+
+Everything that needs a file shipped with the package asks here, so a ROS install (colcon,
+share directory) and a venv (editable install, source tree) behave alike.
+"""
 
 from pathlib import Path
 
-SOURCE_ROOT = Path(__file__).resolve().parents[1]
+#: The bundled exported weights (package data next to the code, in a venv and on a ROS install).
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / 'weights'
+#: The source-tree root (config/, launch/) of an editable install; share_path's fallback.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def share_path(*parts):
@@ -20,3 +28,8 @@ def share_path(*parts):
     path = root.joinpath(*parts)
     source = SOURCE_ROOT.joinpath(*parts)
     return source if not path.exists() and source.exists() else path
+
+
+def bundled_weights(name):
+    """Return the path of a bundled weights file (e.g. 'pose_demo.safetensors')."""
+    return WEIGHTS_DIR / name

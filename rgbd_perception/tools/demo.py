@@ -1,10 +1,10 @@
 """
 The main job on the bundled sample: nodes in their own processes, frames over real topics.
 
-Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.bop_sequence, or
-the ray-cast rgbd_perception.sample_scene) to the nodes started through the CLI (as a user would
-in venv mode: hha_node, depth_completion_node and pose_node with the demo catalogue), collects
-what they publish, and writes the images plus a contact sheet.
+Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.io.bop, or the
+ray-cast rgbd_perception.tools.sample_scene) to the nodes started through the CLI (as a user
+would in venv mode: hha_node, depth_completion_node and pose_node with the demo catalogue),
+collects what they publish, and writes the images plus a contact sheet.
 """
 
 import os
@@ -20,8 +20,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_perception.image_files import write_depth_png, write_rgb
-from rgbd_perception.resources import share_path
+from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.io.images import write_depth_png, write_rgb
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 
@@ -95,7 +95,7 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
 
     frames: a list of objects with index (int, increasing), rgb ((H, W, 3) uint8), depth_mm
     ((H, W) uint16 millimetres, 0 = missing) and intrinsics ((fx, fy, cx, cy) pixels), e.g.
-    rgbd_perception.bop_sequence.SequenceFrame or rgbd_perception.sample_scene.SampleFrame.
+    rgbd_perception.io.bop.SequenceFrame or rgbd_perception.tools.sample_scene.SampleFrame.
     Returns {topic: {stamp seconds: decoded image}} of DEMO_OUTPUTS.
     """
     out_dir = Path(out_dir)

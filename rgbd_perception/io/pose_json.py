@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 
-from rgbd_perception.stages.pose import Detection
+from rgbd_perception.geometry.detections import Detection
 
 
 class DetectionFileError(ValueError):

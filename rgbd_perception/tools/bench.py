@@ -39,13 +39,13 @@ def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
 def _bench_frames(args):
     """Depth frames (uint16) and intrinsics to time: files or the bundled sample."""
     if args.depth:
-        from rgbd_perception.image_files import read_depth
+        from rgbd_perception.io.images import read_depth
 
         if args.intrinsics is None:
             raise ValueError('--intrinsics is required with --depth')
         return [read_depth(p) for p in args.depth], Intrinsics(*args.intrinsics), \
             args.depth_scale
-    from rgbd_perception.sample_scene import sample_frame
+    from rgbd_perception.tools.sample_scene import sample_frame
 
     frames = [sample_frame(i, num_frames=10) for i in range(10)]
     return [f.depth_mm for f in frames], Intrinsics(*frames[0].intrinsics), 0.001
@@ -99,13 +99,13 @@ def run_hha_benchmark(args):
 def _completion_frames(args):
     """(rgb, depth, depth scale) lists to time: files or the bundled ray-cast sample (VGA)."""
     if args.depth:
-        from rgbd_perception.image_files import read_depth, read_rgb
+        from rgbd_perception.io.images import read_depth, read_rgb
 
         if not args.rgb or len(args.rgb) != len(args.depth):
             raise ValueError('--rgb needs one colour file per --depth')
         return [read_rgb(p) for p in args.rgb], [read_depth(p) for p in args.depth], \
             args.depth_scale
-    from rgbd_perception.sample_scene import sample_frame
+    from rgbd_perception.tools.sample_scene import sample_frame
 
     frames = [sample_frame(i, num_frames=10) for i in range(10)]
     return [f.rgb for f in frames], [f.depth_mm for f in frames], 0.001
@@ -144,8 +144,8 @@ def _pose_frames(sample_dir):
 
     import cv2
 
-    from rgbd_perception.bop_sequence import read_bop_sequence
-    from rgbd_perception.stages.pose import Detection
+    from rgbd_perception.io.bop import read_bop_sequence
+    from rgbd_perception.geometry.detections import Detection
 
     folder = Path(sample_dir)
     frames = read_bop_sequence(folder)
@@ -169,8 +169,8 @@ def run_pose_benchmark(args):
     """Time the pose stage per frame and per object, given detections and built-in detector."""
     import torch
 
-    from rgbd_perception.object_catalogue import load_catalogue
-    from rgbd_perception.resources import share_path
+    from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.data_paths import share_path
     from rgbd_perception.stages.pose import PoseStage
 
     if not Path(args.sample_dir).is_dir():

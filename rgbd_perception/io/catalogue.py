@@ -23,8 +23,8 @@ import numpy as np
 import yaml
 
 from rgbd_perception.geometry.meshes import diameter, load_mesh, Mesh, MeshError
+from rgbd_perception.io.data_paths import bundled_weights
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
 MESH_UNITS = ('mm', 'm', 'auto')
 
 
@@ -132,4 +132,4 @@ def load_catalogue(path, mesh_dir=None):
                                           mesh_path.resolve(), scale)
     if not objects:
         raise CatalogueError(f'{path}: the catalogue lists no objects')
-    return ObjectCatalogue(name, objects, WEIGHTS_DIR / weights if weights else None, path)
+    return ObjectCatalogue(name, objects, bundled_weights(weights) if weights else None, path)
