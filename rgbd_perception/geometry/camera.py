@@ -5,8 +5,10 @@ import math
 
 import torch
 
+from rgbd_perception.errors import InputError
 
-class IntrinsicsError(ValueError):
+
+class IntrinsicsError(InputError):
     """Raised for intrinsics that cannot describe a pinhole camera."""
 
 

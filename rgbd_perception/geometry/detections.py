@@ -10,9 +10,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rgbd_perception.errors import InputError
 
-class DetectionError(ValueError):
+
+class DetectionError(InputError):
     """Raised for a detection that does not fit the image or names an unknown object."""
+
+    input_name = 'detections'
 
 
 @dataclass(frozen=True)

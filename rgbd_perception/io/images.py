@@ -5,8 +5,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rgbd_perception.errors import InputError
 
-class FileFormatError(ValueError):
+
+class FileFormatError(InputError):
     """Raised for a file that is missing or not an image of the expected kind."""
 
 

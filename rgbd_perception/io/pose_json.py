@@ -12,10 +12,11 @@ from pathlib import Path
 
 import cv2
 
+from rgbd_perception.errors import InputError
 from rgbd_perception.geometry.detections import Detection
 
 
-class DetectionFileError(ValueError):
+class DetectionFileError(InputError):
     """Raised for a detections file that cannot be read or has malformed entries."""
 
 

@@ -2,10 +2,11 @@
 
 import math
 
+from rgbd_perception.errors import InputError
 from rgbd_perception.geometry.camera import Intrinsics
 
 
-class CameraInfoError(ValueError):
+class CameraInfoError(InputError):
     """Raised for a CameraInfo that does not describe the image it comes with."""
 
 

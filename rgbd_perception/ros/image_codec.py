@@ -24,6 +24,8 @@ import sys
 import numpy as np
 from sensor_msgs.msg import Image
 
+from rgbd_perception.errors import InputError
+
 # Encoding name -> (numpy dtype, channels). Everything else is derived from this table.
 # channels == 1 means a 2-D (H, W) array; more means a 3-D (H, W, channels) array.
 ENCODINGS = {
@@ -40,7 +42,7 @@ ENCODINGS = {
 _MACHINE_IS_BIGENDIAN = sys.byteorder == 'big'
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(InputError):
     """An Image message or numpy array that is unsupported or internally inconsistent."""
 
 

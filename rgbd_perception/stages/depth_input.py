@@ -2,13 +2,19 @@
 
 import numpy as np
 
+from rgbd_perception.errors import InputError
 
-class DepthError(ValueError):
+
+class DepthError(InputError):
     """Raised for depth content that cannot be processed (message says why)."""
 
+    input_name = 'depth'
 
-class ColourError(ValueError):
+
+class ColourError(InputError):
     """Raised when a colour image is unusable or does not fit its depth image."""
+
+    input_name = 'rgb'
 
 
 def check_colour(rgb, depth_shape):
@@ -24,6 +30,8 @@ def check_colour(rgb, depth_shape):
 
 class RawDepthError(DepthError):
     """Raised when the raw depth that supplies the missing-depth mask is unusable."""
+
+    input_name = 'raw_depth'
 
 
 def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
