@@ -21,6 +21,9 @@ from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
 
+#: Rendering scenes and running the full pose stage on them takes minutes on 2 cores.
+pytestmark = pytest.mark.slow
+
 SETS = {'demo': (share_path('config', 'objects', 'demo_meshes'), 6),
         'lmo': (None, 8)}
 

@@ -213,6 +213,7 @@ def test_resume_matches_uninterrupted_run(trained_run, tmp_path):
     assert log_losses(run_dir) == log_losses(trained_run)
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_matches_uninterrupted_run(tmp_path, monkeypatch, capsys):
     """A real SIGINT after the first checkpoint, then --resume: the uninterrupted weights."""
     overrides = [*SMALL, 'train.steps=120', 'optim.lr=0.001']
