@@ -126,11 +126,13 @@ class Harness:
                                  self.node.params['qos_depth'])
         self.client = Node('hha_test_client', namespace=namespace, context=context)
         self.depth_pub = self.client.create_publisher(
-            Image, depth_topic or self.node.topic(0), input_qos)
-        self.info_pub = self.client.create_publisher(CameraInfo, self.node.topic(1), input_qos)
+            Image, depth_topic or self.node.topic('depth'), input_qos)
+        self.info_pub = self.client.create_publisher(CameraInfo, self.node.topic('intrinsics'),
+                                                     input_qos)
         self.raw_pub = None
         if self.node.params['mask_from_raw_depth']:
-            self.raw_pub = self.client.create_publisher(Image, self.node.topic(2), input_qos)
+            self.raw_pub = self.client.create_publisher(Image, self.node.topic('raw_depth'),
+                                                        input_qos)
         self.received = []
         self.hha_sub = self.client.create_subscription(
             Image, self.node.publisher.topic_name, self.received.append, output_qos)
@@ -323,25 +325,25 @@ def _info_size_differs(seconds):
 
 
 BAD_INPUTS = [
-    # (case, message builder, input index named in the log, words of the problem)
-    ('wrong_encoding', _wrong_encoding, 0, ["'rgb8'", 'expected encodings']),
-    ('unknown_encoding', _unknown_encoding, 0, ["'yuv422'", 'unsupported encoding']),
-    ('truncated_data', _truncated, 0, ['data length 19200', '38400']),
-    ('zero_size', _zero_size, 0, ['zero size', 'height 0']),
-    ('step_too_small', _step_too_small, 0, ['step 160 < width 160']),
-    ('all_nan_32fc1', _all_nan, 0, ['no valid pixel']),
-    ('inf_32fc1', _some_inf, 0, ['100 infinite values']),
-    ('negative_32fc1', _some_negative, 0, ['160 negative values']),
-    ('all_zero_16uc1', _all_zero, 0, ['no valid pixel']),
-    ('camera_info_k_zeros', _k_zeros, 1, ['fx=0.0', 'fy=0.0']),
-    ('camera_info_other_size', _info_size_differs, 1,
+    # (case, message builder, input named in the log, words of the problem)
+    ('wrong_encoding', _wrong_encoding, 'depth', ["'rgb8'", 'expected encodings']),
+    ('unknown_encoding', _unknown_encoding, 'depth', ["'yuv422'", 'unsupported encoding']),
+    ('truncated_data', _truncated, 'depth', ['data length 19200', '38400']),
+    ('zero_size', _zero_size, 'depth', ['zero size', 'height 0']),
+    ('step_too_small', _step_too_small, 'depth', ['step 160 < width 160']),
+    ('all_nan_32fc1', _all_nan, 'depth', ['no valid pixel']),
+    ('inf_32fc1', _some_inf, 'depth', ['100 infinite values']),
+    ('negative_32fc1', _some_negative, 'depth', ['160 negative values']),
+    ('all_zero_16uc1', _all_zero, 'depth', ['no valid pixel']),
+    ('camera_info_k_zeros', _k_zeros, 'intrinsics', ['fx=0.0', 'fy=0.0']),
+    ('camera_info_other_size', _info_size_differs, 'intrinsics',
      ['camera_info size 320x240 != image size 160x120']),
 ]
 
 
-@pytest.mark.parametrize('builder, topic_index, problem',
+@pytest.mark.parametrize('builder, topic_name, problem',
                          [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
-def test_bad_input_is_skipped_and_reported(make_harness, builder, topic_index, problem):
+def test_bad_input_is_skipped_and_reported(make_harness, builder, topic_name, problem):
     """A bad frame is logged (topic + problem), not published; the next good frame is."""
     harness = make_harness()
     harness.send(*builder(1.0))
@@ -349,7 +351,7 @@ def test_bad_input_is_skipped_and_reported(make_harness, builder, topic_index, p
     assert harness.node.errors.total == 1
     assert len(harness.logged) == 1
     message = harness.logged[0]
-    assert f"'{harness.node.topic(topic_index)}'" in message
+    assert f"'{harness.node.topic(topic_name)}'" in message
     for words in problem:
         assert words in message
 
@@ -372,7 +374,7 @@ def test_out_of_order_stamp_is_skipped(make_harness):
     harness.expect_skipped(errors_before=0)
     harness.spin_until(lambda: harness.node.errors.total >= 2)
     assert harness.node.errors.total == 2  # the depth and its camera_info
-    depth_reports = [m for m in harness.logged if f"'{harness.node.topic(0)}'" in m]
+    depth_reports = [m for m in harness.logged if f"'{harness.node.topic('depth')}'" in m]
     assert len(depth_reports) == 1
     assert len(harness.logged) == 2
     assert 'out-of-order stamp 5.000000000' in depth_reports[0]
@@ -444,7 +446,8 @@ def test_diagnostics_report_processed_and_dropped_frames(make_harness):
 def test_mask_from_raw_depth(make_harness):
     """With mask_from_raw_depth the raw depth's zeros define the mask of the normal fits."""
     harness = make_harness([Parameter('mask_from_raw_depth', value=True)])
-    assert harness.node.topic(2) == harness.node.get_namespace() + '/depth/raw/image_raw'
+    namespace = harness.node.get_namespace()
+    assert harness.node.topic('raw_depth') == namespace + '/depth/raw/image_raw'
     sample = frame(5)
     clean = sample.depth_clean_m
     harness.send(depth_message(clean, '32FC1', 1.0),
@@ -470,7 +473,7 @@ def test_bad_raw_depth_is_reported_on_its_own_topic(make_harness):
                  depth_message(zeros, '16UC1', 1.0))
     harness.expect_skipped(0)
     assert len(harness.logged) == 1
-    assert harness.node.topic(2) in harness.logged[0]
+    assert harness.node.topic('raw_depth') in harness.logged[0]
     assert 'raw depth' in harness.logged[0] and 'no valid pixel' in harness.logged[0]
     harness.send(depth_message(sample.depth_clean_m, '32FC1', 2.0),
                  info_message(sample.intrinsics, SMALL, 2.0),
@@ -497,8 +500,8 @@ def test_namespace_and_remapping(make_harness):
         namespace='/', depth_topic=remapped,
         cli_args=['--ros-args', '-r', '__ns:=/cam', '-r', f'depth/image_raw:={remapped}'])
     assert harness.node.get_namespace() == '/cam'
-    assert harness.node.topic(0) == remapped
-    assert harness.node.topic(1) == '/cam/depth/camera_info'
+    assert harness.node.topic('depth') == remapped
+    assert harness.node.topic('intrinsics') == '/cam/depth/camera_info'
     assert harness.node.publisher.topic_name == '/cam/hha/image'
     harness.send(*valid_pair(1.0))
     msg = harness.expect_published(1)

@@ -78,6 +78,20 @@ def test_built_in_detector_and_bad_inputs(catalogue, untrained_pose_weights, bal
     assert stage(rgb, depth, k, []) == []
 
 
+@pytest.mark.parametrize('mode', ['rgbd', 'rgb'])
+def test_warm_up_leaves_the_poses_as_they_were(catalogue, untrained_pose_weights, ball_frame,
+                                               mode):
+    """warm_up runs the network (RGB-D or RGB crops) and changes no later estimate."""
+    rgb, depth, k, _, _, bbox, _ = ball_frame
+    depth = depth.astype(np.float32) if mode == 'rgbd' else None
+    cold = PoseStage(catalogue, untrained_pose_weights[mode], device='cpu')
+    warm = PoseStage(catalogue, untrained_pose_weights[mode], device='cpu')
+    warm.warm_up()
+    (expected,), (estimate,) = (s(rgb, depth, k, [Detection(1104, bbox)]) for s in (cold, warm))
+    np.testing.assert_array_equal(estimate.rotation, expected.rotation)
+    np.testing.assert_array_equal(estimate.translation, expected.translation)
+
+
 def test_cli_pose_writes_the_poses_json(untrained_pose_weights, ball_frame, tmp_path, capsys):
     """`rgbd-perception pose` with a BOP-style detection and mask file; errors exit 1."""
     import cv2

@@ -7,20 +7,31 @@ import xml.etree.ElementTree as ElementTree
 
 from diagnostic_msgs.msg import DiagnosticStatus
 import pytest
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo
 import yaml
 
-from rgbd_perception.geometry.camera import Intrinsics
+from rgbd_perception.errors import InputError
+from rgbd_perception.geometry.camera import Intrinsics, IntrinsicsError
+from rgbd_perception.geometry.detections import DetectionError
+from rgbd_perception.io.images import FileFormatError
+from rgbd_perception.io.pose_json import DetectionFileError
 from rgbd_perception.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
-from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS
+from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS, \
+    DepthCompletionNode
 from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_profile_path
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
-from rgbd_perception.ros.hha_node import HHA_PARAMETERS
+from rgbd_perception.ros.hha_node import HHA_PARAMETERS, HhaNode
+from rgbd_perception.ros.image_codec import ImageFormatError
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
-from rgbd_perception.ros.pose_node import POSE_PARAMETERS
+from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseNode
 from rgbd_perception.ros.qos import qos_profile
+from rgbd_perception.stages.completion import CompletionStage
+from rgbd_perception.stages.depth_input import ColourError, DepthError, RawDepthError
+from rgbd_perception.stages.hha import HhaStage
+from rgbd_perception.stages.pose import PoseStage
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
 FASTDDS = '{http://www.eprosima.com}'
@@ -105,6 +116,49 @@ def test_camera_info_k_of_wrong_length_rejected():
 def test_camera_info_error_is_value_error():
     """The CameraInfoError is a ValueError, so generic input handling catches it."""
     assert issubclass(CameraInfoError, ValueError)
+
+
+# --- the stage contract -----------------------------------------------------------------
+
+@pytest.mark.parametrize('error, input_name', [
+    (ImageFormatError, None), (CameraInfoError, None), (IntrinsicsError, None),
+    (FileFormatError, None), (DetectionFileError, None), (DepthError, 'depth'),
+    (RawDepthError, 'raw_depth'), (ColourError, 'rgb'), (DetectionError, 'detections')],
+    ids=lambda value: getattr(value, '__name__', str(value)))
+def test_every_input_error_is_an_input_error_naming_its_input(error, input_name):
+    """Each is an InputError naming its input, all StageNode catches and routes by."""
+    assert issubclass(error, InputError) and issubclass(error, ValueError)
+    assert error('problem').input_name == input_name
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('node_class, parameters, stages', [
+    (HhaNode, {}, ['HhaStage']),
+    (DepthCompletionNode, {'publish_hha': True}, ['CompletionStage', 'HhaStage']),
+    (PoseNode, {}, ['PoseStage'])], ids=['hha', 'completion', 'pose'])
+def test_nodes_warm_their_stages_up_before_subscribing(
+        node_class, parameters, stages, context, monkeypatch, tiny_completion_weights,
+        untrained_pose_weights):
+    """Every stage a node runs is warmed up once, before the node subscribes to anything."""
+    events = []
+    for stage_class in (HhaStage, CompletionStage, PoseStage):
+        monkeypatch.setattr(stage_class, 'warm_up',
+                            lambda stage: events.append(type(stage).__name__))
+    subscribe = node_class.create_subscription
+    monkeypatch.setattr(node_class, 'create_subscription',
+                        lambda node, *args, **kwargs: events.append('subscribe')
+                        or subscribe(node, *args, **kwargs))
+    weights = {DepthCompletionNode: tiny_completion_weights,
+               PoseNode: untrained_pose_weights['rgbd']}
+    values = dict(parameters, device='cpu')
+    if node_class in weights:
+        values['weights'] = str(weights[node_class])
+    node = node_class(context=context, namespace='/warm_up_order', parameter_overrides=[
+        Parameter(name, value=value) for name, value in values.items()])
+    inputs = len(list(node.subscriptions))
+    node.destroy_node()
+    assert inputs >= 2
+    assert events == stages + ['subscribe'] * inputs
 
 
 # --- QoS --------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ hha/image in this process (HHA from filled depth, the lesson of seed 000).
 from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-from rgbd_perception.ros.hha_node import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
+from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.stages.completion import CompletionStage
@@ -54,38 +54,40 @@ class DepthCompletionNode(StageNode):
             device=params['device'], half=params['half'], downsample=params['downsample'],
             keep_measured=params['keep_measured'],
             min_valid_fraction=params['min_valid_fraction'])
-        self.uses_colour = params['method'] == 'model'
-        inputs = [(Image, 'depth/image_raw')]
-        if self.uses_colour:
-            inputs.append((Image, 'rgb/image_raw'))
+        inputs = [('depth', Image, 'depth/image_raw')]
+        if params['method'] == 'model':
+            inputs.append(('rgb', Image, 'rgb/image_raw'))
+        inputs.append(('intrinsics', CameraInfo, 'depth/camera_info'))
+        stages = [self.stage]
         self.hha_stage, self.hha_publisher = None, None
         if params['publish_hha']:
             gravity = list(params['gravity'])
             self.hha_stage = HhaStage(device=params['device'],
                                       gravity=gravity if any(gravity) else None)
             self.hha_publisher = self.create_publisher(Image, 'hha/image', self.output_qos)
-        inputs.append((CameraInfo, 'depth/camera_info'))
+            stages.append(self.hha_stage)
         self.publisher = self.create_publisher(Image, 'depth/completed', self.output_qos)
-        self.stage.warm_up()
-        self.subscribe_synchronised(inputs)
+        self.start(inputs, stages)
         self.get_logger().info(
             f'depth completion ({params["method"]}) on {self.stage.device}: '
-            f'{self.topic(0)} -> {self.publisher.topic_name}')
+            f'{self.topic("depth")} -> {self.publisher.topic_name}')
 
-    def on_frame(self, depth_msg, *others):
+    def on_frame(self, msgs):
         """Complete one frame and publish it (and its HHA image when enabled)."""
-        depth = self.decode(0, image_to_numpy, depth_msg, DEPTH_ENCODINGS)
+        depth = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
         rgb = None
-        if self.uses_colour:
-            rgb = self.decode(1, image_to_rgb, others[0])
-            self.decode(1, check_colour, rgb, depth.shape)
-        intrinsics = self.decode(len(others), intrinsics_from_camera_info, others[-1],
-                                 depth.shape)
-        completed = self.decode(0, self.stage, rgb, depth, depth_scale=DEPTH_SCALE_16BIT)
-        self.publisher.publish(numpy_to_image(completed, '32FC1', header=depth_msg.header))
+        if 'rgb' in msgs:
+            rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
+            self.for_input('rgb', check_colour, rgb, depth.shape)
+        intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
+                                    msgs['intrinsics'], depth.shape)
+        completed = self.for_input('depth', self.stage, rgb, depth,
+                                   depth_scale=DEPTH_SCALE_16BIT)
+        header = msgs['depth'].header
+        self.publisher.publish(numpy_to_image(completed, '32FC1', header=header))
         if self.hha_stage is not None:
-            hha = self.decode(0, self.hha_stage, completed, intrinsics)
-            self.hha_publisher.publish(numpy_to_image(hha, 'rgb8', header=depth_msg.header))
+            hha = self.for_input('depth', self.hha_stage, completed, intrinsics)
+            self.hha_publisher.publish(numpy_to_image(hha, 'rgb8', header=header))
 
 
 def main(args=None):

@@ -4,14 +4,10 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
+from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.parameters import ParameterSpec
-from rgbd_perception.ros.stage_node import FrameInputError, run_node, StageNode
-from rgbd_perception.stages.depth_input import RawDepthError
+from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.stages.hha import HhaStage
-
-DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
-#: REP 118: 16-bit depth images are in millimetres.
-DEPTH_SCALE_16BIT = 0.001
 
 HHA_PARAMETERS = (
     ParameterSpec('gravity', [0.0, 0.0, 0.0],
@@ -38,29 +34,27 @@ class HhaNode(StageNode):
                               gravity=gravity if any(gravity) else None,
                               min_valid_fraction=self.params['min_valid_fraction'],
                               compile_kernels=self.params['compile'])
-        inputs = [(Image, 'depth/image_raw'), (CameraInfo, 'depth/camera_info')]
+        inputs = [('depth', Image, 'depth/image_raw'),
+                  ('intrinsics', CameraInfo, 'depth/camera_info')]
         if self.params['mask_from_raw_depth']:
-            inputs.append((Image, 'depth/raw/image_raw'))
+            inputs.append(('raw_depth', Image, 'depth/raw/image_raw'))
         self.publisher = self.create_publisher(Image, 'hha/image', self.output_qos)
-        self.stage.warm_up()
-        self.subscribe_synchronised(inputs)
+        self.start(inputs, [self.stage])
         self.get_logger().info(
-            f'HHA on {self.stage.device}: {self.topic(0)} -> {self.publisher.topic_name}')
+            f'HHA on {self.stage.device}: {self.topic("depth")} -> {self.publisher.topic_name}')
 
-    def on_frame(self, depth_msg, info_msg, raw_msg=None):
+    def on_frame(self, msgs):
         """Encode one depth frame and publish its HHA image."""
-        depth = self.decode(0, image_to_numpy, depth_msg, DEPTH_ENCODINGS)
-        intrinsics = self.decode(1, intrinsics_from_camera_info, info_msg, depth.shape)
-        raw = None if raw_msg is None else self.decode(2, image_to_numpy, raw_msg,
-                                                       DEPTH_ENCODINGS)
-        try:
-            hha = self.decode(0, self.stage, depth, intrinsics, raw_depth=raw,
-                              depth_scale=DEPTH_SCALE_16BIT)
-        except FrameInputError as exc:
-            if isinstance(exc.error, RawDepthError):
-                raise FrameInputError(self.topic(2), exc.error) from exc
-            raise
-        self.publisher.publish(numpy_to_image(hha, 'rgb8', header=depth_msg.header))
+        depth = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
+        intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
+                                    msgs['intrinsics'], depth.shape)
+        raw = None
+        if 'raw_depth' in msgs:
+            raw = self.for_input('raw_depth', image_to_numpy, msgs['raw_depth'],
+                                 DEPTH_ENCODINGS)
+        hha = self.for_input('depth', self.stage, depth, intrinsics, raw_depth=raw,
+                             depth_scale=DEPTH_SCALE_16BIT)
+        self.publisher.publish(numpy_to_image(hha, 'rgb8', header=msgs['depth'].header))
 
 
 def main(args=None):

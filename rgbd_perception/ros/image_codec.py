@@ -25,6 +25,7 @@ import numpy as np
 from sensor_msgs.msg import Image
 
 from rgbd_perception.errors import InputError
+from rgbd_perception.ros.image_encodings import COLOUR_ENCODINGS
 
 # Encoding name -> (numpy dtype, channels). Everything else is derived from this table.
 # channels == 1 means a 2-D (H, W) array; more means a 3-D (H, W, channels) array.
@@ -176,11 +177,6 @@ def numpy_to_image(array, encoding, header=None):
     data.frombytes(native.reshape(-1).view(np.uint8))
     msg.data = data
     return msg
-
-
-#: Colour encodings and the channel order that makes each RGB (mono8 is repeated).
-COLOUR_ENCODINGS = {'rgb8': [0, 1, 2], 'bgr8': [2, 1, 0], 'rgba8': [0, 1, 2],
-                    'bgra8': [2, 1, 0], 'mono8': [0, 0, 0]}
 
 
 def image_to_rgb(msg):

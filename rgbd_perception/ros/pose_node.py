@@ -20,14 +20,12 @@ from rgbd_perception.geometry.pose_overlay import draw_poses
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-from rgbd_perception.ros.hha_node import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
+from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT, LABEL_ENCODINGS
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_messages import marker_array, pose_array, transforms
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.stages.pose import PoseStage
-
-LABEL_ENCODINGS = ('mono8', '8UC1', 'mono16', '16UC1', '32SC1')
 
 POSE_PARAMETERS = (
     ParameterSpec('objects', 'config/objects/demo.yaml',
@@ -84,43 +82,40 @@ class PoseNode(StageNode):
         if not params['use_depth'] and not params['use_label_image']:
             raise ValueError('RGB only (use_depth false) needs detections: set '
                              'use_label_image')
-        inputs = [(Image, 'rgb/image_raw'), (CameraInfo, 'rgb/camera_info')]
-        self.depth_input = self.label_input = None
+        inputs = [('rgb', Image, 'rgb/image_raw'), ('intrinsics', CameraInfo, 'rgb/camera_info')]
         if params['use_depth']:
-            self.depth_input = len(inputs)
-            inputs.append((Image, 'depth/image_raw'))
+            inputs.append(('depth', Image, 'depth/image_raw'))
         if params['use_label_image']:
-            self.label_input = len(inputs)
-            inputs.append((Image, 'objects/labels'))
+            inputs.append(('detections', Image, 'objects/labels'))
         self.poses_pub = self.create_publisher(PoseArray, 'objects/poses', self.output_qos)
         self.markers_pub = self.create_publisher(MarkerArray, 'objects/markers',
                                                  self.output_qos)
         self.overlay_pub = self.create_publisher(Image, 'objects/overlay', self.output_qos) \
             if params['publish_overlay'] else None
         self.tf = _transform_broadcaster(self) if params['publish_tf'] else None
-        self.subscribe_synchronised(inputs)
+        self.start(inputs, [self.stage])
         self.get_logger().info(
             f'poses of {len(catalogue.ids)} objects ({catalogue.name}) on '
             f'{self.stage.device}, {"RGB-D" if params["use_depth"] else "RGB"}, detections '
             f'from {"objects/labels" if params["use_label_image"] else "the depth"}'
             f'{"" if self.tf is not None or not params["publish_tf"] else "; no tf2_ros: no TF"}')
 
-    def on_frame(self, rgb_msg, info_msg, *others):
+    def on_frame(self, msgs):
         """Estimate and publish the poses of one frame."""
-        rgb = self.decode(0, image_to_rgb, rgb_msg)
-        intrinsics = self.decode(1, intrinsics_from_camera_info, info_msg, rgb.shape[:2])
+        rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
+        intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
+                                    msgs['intrinsics'], rgb.shape[:2])
         depth = detections = None
-        if self.depth_input is not None:
-            depth = self.decode(self.depth_input, image_to_numpy,
-                                others[self.depth_input - 2], DEPTH_ENCODINGS)
-        if self.label_input is not None:
-            labels = self.decode(self.label_input, image_to_numpy,
-                                 others[self.label_input - 2], LABEL_ENCODINGS)
-            detections = self.decode(self.label_input, detections_from_labels, labels,
-                                     rgb.shape[:2], self.stage.catalogue)
-        estimates = self.decode(self.depth_input or 0, self.stage, rgb, depth, intrinsics,
-                                detections, depth_scale=DEPTH_SCALE_16BIT)
-        header = rgb_msg.header
+        if 'depth' in msgs:
+            depth = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
+        if 'detections' in msgs:
+            labels = self.for_input('detections', image_to_numpy, msgs['detections'],
+                                    LABEL_ENCODINGS)
+            detections = self.for_input('detections', detections_from_labels, labels,
+                                        rgb.shape[:2], self.stage.catalogue)
+        estimates = self.for_input('rgb', self.stage, rgb, depth, intrinsics, detections,
+                                   depth_scale=DEPTH_SCALE_16BIT)
+        header = msgs['rgb'].header
         self.poses_pub.publish(pose_array(estimates, header))
         self.markers_pub.publish(marker_array(estimates, self.stage.catalogue, header,
                                               self.params['marker_lifetime']))

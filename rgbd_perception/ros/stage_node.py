@@ -1,8 +1,10 @@
 """
 Base class of the perception nodes: parameters, QoS, sync, diagnostics, error handling.
 
-A concrete node declares its inputs and a ``process`` method that decodes the messages,
-calls its stage and returns the messages to publish; everything else lives here once.
+A concrete node builds its stages, names its inputs after the stage arguments they feed and
+calls ``start``; its ``on_frame`` turns each synchronised set of messages into the messages
+to publish, running every decode and stage call through ``for_input``.  Everything else
+lives here once.
 """
 
 import time
@@ -12,20 +14,12 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
-from rgbd_perception.geometry.camera import IntrinsicsError
-from rgbd_perception.geometry.detections import DetectionError
-from rgbd_perception.ros.camera_info import CameraInfoError
+from rgbd_perception.errors import InputError
 from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
-from rgbd_perception.ros.image_codec import ImageFormatError
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS, declare_parameters
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.ros.sync import ApproximateRgbdSync
-from rgbd_perception.stages.depth_input import ColourError, DepthError
-
-#: Errors that mean "this frame's input is bad": logged, frame skipped, node keeps going.
-INPUT_ERRORS = (ImageFormatError, CameraInfoError, DepthError, IntrinsicsError, ColourError,
-                DetectionError)
 
 
 class FrameInputError(Exception):
@@ -57,22 +51,32 @@ class StageNode(Node):
             f'{self.get_fully_qualified_name()}: {stage_name}', hardware_id=stage_name)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.params['diagnostics_period'], self._publish_diagnostics)
-        self._inputs = []
+        self._inputs = {}
         self._sync = None
 
-    def subscribe_synchronised(self, inputs):
-        """Subscribe to [(msg_type, topic), ...] and call ``on_frame`` with matched sets."""
+    def start(self, inputs, stages):
+        """
+        Warm every stage up, then subscribe to ``inputs`` and process their matched sets.
+
+        inputs: [(name, msg_type, topic), ...], the primary image first; name is the stage
+        argument the input feeds ('depth', 'rgb', 'intrinsics', ...), as InputError names
+        it.  stages: the stages ``on_frame`` runs (each has ``warm_up()``).
+        """
+        for stage in stages:
+            stage.warm_up()
         self._sync = ApproximateRgbdSync(
             len(inputs), self._on_matched, slop=self.params['sync_slop'],
             queue_size=self.params['sync_queue_size'], on_stale=self._on_stale)
-        for index, (msg_type, topic) in enumerate(inputs):
-            sub = self.create_subscription(
+        for index, (name, msg_type, topic) in enumerate(inputs):
+            self._inputs[name] = self.create_subscription(
                 msg_type, topic, lambda msg, i=index: self._on_message(i, msg), self.input_qos)
-            self._inputs.append(sub)
 
-    def topic(self, index):
-        """Return the resolved topic name of input ``index``."""
-        return self._inputs[index].topic_name
+    def topic(self, name):
+        """Return the resolved topic name of the input called ``name``."""
+        return self._inputs[name].topic_name
+
+    def _topic_at(self, index):
+        return list(self._inputs.values())[index].topic_name
 
     def _on_message(self, index, msg):
         if index == 0:
@@ -86,34 +90,40 @@ class StageNode(Node):
         if index == 0:  # count frames, not each of their messages
             self.diagnostics.frame_dropped()
         self.errors.report(
-            self.topic(index),
+            self._topic_at(index),
             f'out-of-order stamp {stamp.sec}.{stamp.nanosec:09d} is not newer than the last '
             f'processed frame ({self._sync.last_delivered:.9f})', kind='out_of_order')
 
     def _on_matched(self, *msgs):
         start = time.perf_counter()
         try:
-            self.on_frame(*msgs)
+            self.on_frame(dict(zip(self._inputs, msgs)))
         except FrameInputError as exc:
             self.diagnostics.frame_dropped()
             self.errors.report(exc.topic, exc.error, kind=type(exc.error).__name__)
             return
         except Exception as exc:  # noqa: B902 - a node must survive any frame
             self.diagnostics.frame_dropped()
-            self.errors.report(self.topic(0), f'internal error {type(exc).__name__}: {exc}',
+            self.errors.report(self._topic_at(0), f'internal error {type(exc).__name__}: {exc}',
                                kind='internal')
             return
         self.diagnostics.frame_processed(time.perf_counter() - start)
 
-    def decode(self, index, function, *args, **kwargs):
-        """Call ``function``; input errors become FrameInputError naming input ``index``."""
+    def for_input(self, name, function, *args, **kwargs):
+        """
+        Return ``function(*args, **kwargs)``, a decode of input ``name`` or a stage run on it.
+
+        An InputError skips the frame with a report on the topic of the input the error
+        names (its input_name, where this node has that input), else on input ``name``'s.
+        """
         try:
             return function(*args, **kwargs)
-        except INPUT_ERRORS as exc:
-            raise FrameInputError(self.topic(index), exc) from exc
+        except InputError as exc:
+            about = exc.input_name if exc.input_name in self._inputs else name
+            raise FrameInputError(self.topic(about), exc) from exc
 
-    def on_frame(self, *msgs):
-        """Process one synchronised set of messages (implemented by each node)."""
+    def on_frame(self, msgs):
+        """Process one synchronised set of messages, {input name: message} (each node's)."""
         raise NotImplementedError
 
     def _publish_diagnostics(self):

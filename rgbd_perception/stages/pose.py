@@ -159,6 +159,13 @@ class PoseStage:
             estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox, mask))
         return estimates
 
+    @torch.inference_mode()
+    def warm_up(self):
+        """Run the network on a blank crop so that the first real frame is not slowed by set-up."""
+        channels = 4 if self.uses_depth else 3
+        size = self.model.crop_size
+        self.model(torch.zeros((1, channels, size, size), device=self.device))
+
     def _allocentric(self, out, heads):
         """
         Return per crop the list of its allocentric (3, 3) starting rotations, best first.
