@@ -130,19 +130,9 @@ def ball_scene(tmp_path_factory):
 @pytest.fixture(scope='session')
 def ball_frame(ball_scene):
     """Return (rgb, depth m, K values, ball R, t m, bbox, visible mask) of a rendered frame."""
-    import json
+    from rgbd_perception.io.bop import BopScene
 
-    import numpy as np
-
-    from rgbd_perception.io.images import read_depth, read_rgb
-    from training.datasets.sample import read_mask
-
-    scene = ball_scene
-    camera = json.loads((scene / 'scene_camera.json').read_text())['0']
-    gt = json.loads((scene / 'scene_gt.json').read_text())['0'][0]
-    info = json.loads((scene / 'scene_gt_info.json').read_text())['0'][0]
-    k = camera['cam_K']
-    depth = read_depth(scene / 'depth' / '000000.png') * camera['depth_scale'] / 1000.0
-    return (read_rgb(scene / 'rgb' / '000000.png'), depth, (k[0], k[4], k[2], k[5]),
-            np.reshape(gt['cam_R_m2c'], (3, 3)), np.array(gt['cam_t_m2c']) / 1000.0,
-            tuple(info['bbox_visib']), read_mask(scene / 'mask_visib' / '000000_000000.png'))
+    scene = BopScene(ball_scene)
+    truth, info = scene.ground_truth(0)[0], scene.gt_info(0)[0]
+    return (scene.read_rgb(0), scene.read_depth_metres(0), scene.intrinsics(0), truth.rotation,
+            truth.translation, tuple(info['bbox_visib']), scene.read_mask(0, truth.gt_index))

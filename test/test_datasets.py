@@ -9,10 +9,11 @@ import pytest
 from scipy.io import savemat
 import torch
 
+from rgbd_perception.io.bop import read_models_info
 from rgbd_perception.io.images import write_depth_png, write_rgb
 from training.datasets import (Bop, DatasetLayoutError, DATASETS, KittiDepthCompletion,
-                               leave_one_instance_out, load_bop_models_info, NyuDepthV2,
-                               RgbdSample, SunRgbd, TumRgbd, VoidDepth, WashingtonRgbdObject)
+                               leave_one_instance_out, NyuDepthV2, RgbdSample, SunRgbd, TumRgbd,
+                               VoidDepth, WashingtonRgbdObject)
 from training.datasets.tum import associate
 
 H, W = 6, 8
@@ -445,13 +446,13 @@ def test_bop_targets_and_models_info(bop_root):
     """A targets file restricts the images; models_info.json keys become int object ids."""
     targets = Bop(bop_root, 'test', targets=bop_root / 'test_targets_bop19.json')
     assert len(targets) == 1 and targets[0].name == 'test/000002/000003'
-    info = load_bop_models_info(bop_root / 'models' / 'models_info.json')
+    info = read_models_info(bop_root / 'models' / 'models_info.json')
     assert info == {1: {'diameter': 102.099, 'min_x': -37.9}, 5: {'diameter': 201.404}}
 
 
 def test_bop_real_lmo_models_info(shared_data):
     """The LM-O models_info.json of the shared data lists 8 objects with positive diameters."""
-    info = load_bop_models_info(shared_data('lmo_models', 'models', 'models_info.json'))
+    info = read_models_info(shared_data('lmo_models', 'models', 'models_info.json'))
     assert sorted(info) == [1, 5, 6, 8, 9, 10, 11, 12]
     assert all(entry['diameter'] > 0 for entry in info.values())
 

@@ -17,8 +17,7 @@ from rgbd_perception.stages.pose import PoseStage
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.cli import main
 from training.pose.augment import add_occluders, drop_depth
-from training.pose.data import nearest_view_partners, object_crops, PoseCrops
-from training.pose.evaluation import ground_truth
+from training.pose.data import ground_truth, nearest_view_partners, object_crops, PoseCrops
 from training.pose.losses import (feature_pose_loss, quaternion_distance,
                                   rotation_regression_loss, viewpoint_contrastive_loss)
 from training.synth.catalogue import build_catalogue

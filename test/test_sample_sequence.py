@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rgbd_perception.io.bop import read_bop_sequence
+from rgbd_perception.io.bop import BopScene, read_bop_sequence
 from training.cli import main
 from training.synth.catalogue import PROCEDURAL_OBJECTS
 from training.synth.sequence import (SAMPLE_FILE, SampleConfig, SampleFolderError,
@@ -148,3 +148,22 @@ def test_reader_names_a_missing_file(sample, tmp_path, missing):
     (scene / missing).unlink()
     with pytest.raises(ValueError, match=missing):
         read_bop_sequence(scene)
+
+
+def test_scene_reader_filters_objects_and_agrees_with_the_files(sample):
+    """visible_objects keeps the annotations seen well enough, with their own masks."""
+    scene = BopScene(sample / '000000')
+    infos = _read_json(scene.folder / 'scene_gt_info.json')['1']
+    truths = _read_json(scene.folder / 'scene_gt.json')['1']
+    kept = scene.visible_objects(1, min_visible=0.5, min_pixels=100, object_ids={DUCK_ID, 1100})
+    expected = [index for index, (info, truth) in enumerate(zip(infos, truths))
+                if info['visib_fract'] >= 0.5 and info['px_count_visib'] >= 100
+                and truth['obj_id'] in (DUCK_ID, 1100)]
+    assert [truth.gt_index for truth, _, _ in kept] == expected and expected
+    for truth, info, mask in kept:
+        assert info == infos[truth.gt_index] and truth.obj_id == truths[truth.gt_index]['obj_id']
+        np.testing.assert_allclose(truth.translation,
+                                   np.asarray(truths[truth.gt_index]['cam_t_m2c']) / 1000.0)
+        assert mask.sum() == info['px_count_visib']
+    millimetres, metres = scene.read_depth_mm(1), scene.read_depth_metres(1)
+    assert metres.dtype == np.float32 and np.abs(metres * 1000.0 - millimetres).max() < 0.501

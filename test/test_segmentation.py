@@ -1,13 +1,10 @@
 """Depth-only object candidates: large planes removed, the rest clustered (synthetic frames)."""
 
-import json
-
 import numpy as np
 import pytest
 
 from rgbd_perception.geometry.segmentation import depth_edges, segment_candidates
-from rgbd_perception.io.images import read_depth
-from training.datasets.sample import read_mask
+from rgbd_perception.io.bop import BopScene
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
@@ -34,19 +31,11 @@ def test_depth_edges_mark_both_sides_of_a_jump():
 
 def test_candidates_find_the_objects_on_the_table(tabletop):
     """Most well-visible objects get a candidate overlapping their visible mask (IoU > 0.5)."""
-    cameras = json.loads((tabletop / 'scene_camera.json').read_text())
-    infos = json.loads((tabletop / 'scene_gt_info.json').read_text())
+    scene = BopScene(tabletop)
     found = total = 0
-    for key, camera in cameras.items():
-        im_id = int(key)
-        depth = read_depth(tabletop / 'depth' / f'{im_id:06d}.png') \
-            * camera['depth_scale'] / 1000.0
-        k = camera['cam_K']
-        candidates = segment_candidates(depth, (k[0], k[4], k[2], k[5]))
-        for index, info in enumerate(infos[key]):
-            if info['px_count_visib'] < 800 or info['visib_fract'] < 0.7:
-                continue
-            visible = read_mask(tabletop / 'mask_visib' / f'{im_id:06d}_{index:06d}.png')
+    for im_id in scene.image_ids:
+        candidates = segment_candidates(scene.read_depth_metres(im_id), scene.intrinsics(im_id))
+        for _, _, visible in scene.visible_objects(im_id, min_visible=0.7, min_pixels=800):
             total += 1
             found += any((c.mask & visible).sum() / (c.mask | visible).sum() > 0.5
                          for c in candidates)

@@ -1,4 +1,10 @@
-"""Depth and colour image files: PNG/PGM uint16 depth, .npy float metres, RGB PNG/JPEG."""
+"""
+Depth, colour and mask image files, and the one metres <-> 16-bit millimetres conversion.
+
+Depth files: PNG/PGM/TIFF single-channel uint16 (units of a depth scale, 0 = missing) or .npy
+float metres.  16-bit depth in the package follows REP 118: uint16 millimetres, 0 = missing;
+:func:`to_depth_mm` and :func:`to_depth_metres` are the conversions between it and metres.
+"""
 
 from pathlib import Path
 
@@ -10,6 +16,48 @@ from rgbd_perception.errors import InputError
 
 class FileFormatError(InputError):
     """Raised for a file that is missing or not an image of the expected kind."""
+
+
+class DatasetLayoutError(FileFormatError):
+    """Raised when a dataset folder lacks a file or folder of its official layout."""
+
+
+#: The largest depth a REP 118 image holds: 65535 mm = 65.535 m.
+MAX_DEPTH_MM = np.iinfo(np.uint16).max
+
+
+def require(path, what='file'):
+    """Return ``path`` as a Path, or raise DatasetLayoutError naming it when it does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetLayoutError(f'{path}: missing {what}')
+    return path
+
+
+def to_depth_mm(depth, mm_per_unit=1000.0):
+    """
+    Return REP 118 depth, (H, W) uint16 millimetres with 0 = missing, of (H, W) depth.
+
+    depth: any real array in units of ``mm_per_unit`` millimetres (default 1000: metres; a
+    BOP depth PNG's values: its depth_scale).  Rounding: to the nearest millimetre, halves to
+    even (numpy.round), computed in float64.  Values a uint16 cannot hold become 0 (missing):
+    below 0.5 mm, above 65535 mm (65.535 m), NaN and infinities; nothing is clipped to the
+    range, so a far surface is never reported at a false distance.  (The BOP writer applies
+    the same rule to metres with mm_per_unit = 1000 / depth_scale: units of depth_scale mm.)
+    """
+    millimetres = np.round(np.asarray(depth, dtype=np.float64) * mm_per_unit)
+    valid = (millimetres > 0) & (millimetres <= MAX_DEPTH_MM)  # False for NaN
+    return np.where(valid, millimetres, 0).astype(np.uint16)
+
+
+def to_depth_metres(depth, metres_per_unit=0.001):
+    """
+    Return (H, W) float32 metres of 16-bit depth: value * metres_per_unit, 0 = missing stays 0.
+
+    depth: (H, W) integer array in units of ``metres_per_unit`` metres (default 0.001: REP 118
+    millimetres).  The product is formed in float64 and rounded once to float32.
+    """
+    return (np.asarray(depth, dtype=np.float64) * metres_per_unit).astype(np.float32)
 
 
 def read_depth(path):
@@ -43,6 +91,14 @@ def read_rgb(path):
     if image is None:
         raise FileFormatError(f'{path}: not a readable colour image')
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path):
+    """Read an 8-bit mask image as (H, W) bool (value > 0); a missing file is a layout error."""
+    mask = cv2.imread(str(require(path, 'mask image')), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileFormatError(f'{path}: not a readable mask image')
+    return mask > 0
 
 
 def write_rgb(path, rgb):

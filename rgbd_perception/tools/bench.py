@@ -140,29 +140,14 @@ def run_completion_benchmark(args):
 
 def _pose_frames(sample_dir):
     """Return [(rgb, depth mm, intrinsics, [Detection])] of a BOP scene folder (GT boxes)."""
-    import json
-
-    import cv2
-
-    from rgbd_perception.io.bop import read_bop_sequence
     from rgbd_perception.geometry.detections import Detection
+    from rgbd_perception.io.bop import BopScene, read_bop_sequence
 
-    folder = Path(sample_dir)
-    frames = read_bop_sequence(folder)
-    gt = json.loads((folder / 'scene_gt.json').read_text())
-    infos = json.loads((folder / 'scene_gt_info.json').read_text())
-    result = []
-    for frame in frames:
-        detections = []
-        for index, (entry, info) in enumerate(zip(gt[str(frame.index)],
-                                                  infos[str(frame.index)])):
-            if info['px_count_visib'] < 200:
-                continue
-            mask = cv2.imread(str(folder / 'mask_visib' / f'{frame.index:06d}_{index:06d}.png'),
-                              cv2.IMREAD_GRAYSCALE) > 0
-            detections.append(Detection(entry['obj_id'], tuple(info['bbox_visib']), mask))
-        result.append((frame.rgb, frame.depth_mm, frame.intrinsics, detections))
-    return result
+    scene = BopScene(sample_dir)
+    return [(frame.rgb, frame.depth_mm, frame.intrinsics,
+             [Detection(truth.obj_id, tuple(info['bbox_visib']), mask)
+              for truth, info, mask in scene.visible_objects(frame.index, min_pixels=200)])
+            for frame in read_bop_sequence(sample_dir)]
 
 
 def run_pose_benchmark(args):

@@ -16,9 +16,9 @@ import torch
 from torch.utils.data import Dataset
 
 from rgbd_perception.geometry.depth_pooling import masked_mean_pool
+from rgbd_perception.io.images import DatasetLayoutError, require
 from training.datasets import DATASETS
 from training.datasets.bop import Bop
-from training.datasets.sample import DatasetLayoutError, read_depth_png, require
 from training.datasets.sun_rgbd import decode_depth as decode_sun_depth
 
 NYU_NO_RETURN = 2047  # raw Kinect disparity of a missing measurement
@@ -38,11 +38,9 @@ def read_synthetic_frame(folder, index):
 
 def _synthetic_frame(dataset, index):
     scene_id, im_id = dataset.images[index]
-    scene, cameras, _ = dataset.scenes[scene_id]
-    sample = dataset[index]
-    metres_per_unit = cameras[str(im_id)].get('depth_scale', 1.0) / 1000.0
-    clean = read_depth_png(scene / 'depth_clean' / f'{im_id:06d}.png', metres_per_unit)
-    return sample.rgb, sample.depth, clean
+    scene = dataset.scenes[scene_id]
+    return (scene.read_rgb(im_id), scene.read_depth_metres(im_id),
+            scene.read_depth_metres(im_id, 'depth_clean'))
 
 
 def synthetic_frames(folder, limit=None):

@@ -6,10 +6,11 @@ constructor takes the dataset root (and a split where the dataset has one) and r
 :class:`DatasetLayoutError` naming the missing file or folder.
 """
 
-from training.datasets.bop import Bop, load_bop_models_info
+from rgbd_perception.io.images import DatasetLayoutError
+from training.datasets.bop import Bop
 from training.datasets.kitti_depth import KittiDepthCompletion
 from training.datasets.nyu import NyuDepthV2
-from training.datasets.sample import DatasetLayoutError, RgbdSample
+from training.datasets.sample import RgbdSample
 from training.datasets.sun_rgbd import SunRgbd
 from training.datasets.tum import TumRgbd
 from training.datasets.void import VoidDepth
@@ -26,5 +27,5 @@ DATASETS = {
 }
 
 __all__ = ['Bop', 'DATASETS', 'DatasetLayoutError', 'KittiDepthCompletion',
-           'leave_one_instance_out', 'load_bop_models_info', 'NyuDepthV2', 'RgbdSample',
+           'leave_one_instance_out', 'NyuDepthV2', 'RgbdSample',
            'SunRgbd', 'TumRgbd', 'VoidDepth', 'WashingtonRgbdObject']

@@ -26,7 +26,8 @@ import numpy as np
 from scipy.io import loadmat
 import torch
 
-from training.datasets.sample import DatasetLayoutError, intrinsics_matrix, require, RgbdSample
+from rgbd_perception.io.images import DatasetLayoutError, require
+from training.datasets.sample import intrinsics_matrix, RgbdSample
 
 MAT_FILE = 'nyu_depth_v2_labeled.mat'
 SPLITS_FILE = 'splits.mat'

@@ -8,16 +8,10 @@ publish OpenCV-style values (0-based pixel centres).  Each reader's docstring sa
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
 import numpy as np
 
-from rgbd_perception.io.images import FileFormatError, read_depth, read_rgb
-
-
-class DatasetLayoutError(ValueError):
-    """Raised when a dataset folder lacks a file or folder of its official layout."""
+from rgbd_perception.io.images import read_depth, read_rgb, require, to_depth_metres
 
 
 @dataclass(eq=False)
@@ -41,14 +35,6 @@ class RgbdSample:
     name: str = ''                          # dataset-specific id for messages
 
 
-def require(path, what='file'):
-    """Return ``path`` as a Path, or raise DatasetLayoutError naming it when it does not exist."""
-    path = Path(path)
-    if not path.exists():
-        raise DatasetLayoutError(f'{path}: missing {what}')
-    return path
-
-
 def read_colour(path):
     """Read a colour or grey image as (H, W, 3) uint8 RGB; a missing file is a layout error."""
     return read_rgb(require(path, 'image'))
@@ -56,15 +42,7 @@ def read_colour(path):
 
 def read_depth_png(path, metres_per_unit):
     """Read a 16-bit depth PNG as (H, W) float32 metres: value * metres_per_unit, 0 = missing."""
-    return (read_depth(require(path, 'depth image')) * metres_per_unit).astype(np.float32)
-
-
-def read_mask(path):
-    """Read an 8-bit mask image as (H, W) bool (value > 0); a missing file is a layout error."""
-    mask = cv2.imread(str(require(path, 'mask image')), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise FileFormatError(f'{path}: not a readable mask image')
-    return mask > 0
+    return to_depth_metres(read_depth(require(path, 'depth image')), metres_per_unit)
 
 
 def intrinsics_matrix(fx, fy, cx, cy):

@@ -34,8 +34,8 @@ import numpy as np
 from scipy.io import loadmat
 import torch
 
-from rgbd_perception.io.images import read_depth
-from training.datasets.sample import DatasetLayoutError, read_colour, require, RgbdSample
+from rgbd_perception.io.images import DatasetLayoutError, read_depth, require, to_depth_metres
+from training.datasets.sample import read_colour, RgbdSample
 
 MAX_DEPTH_M = 8.0
 SPLIT_KEYS = {'train': 'alltrain', 'test': 'alltest'}
@@ -44,7 +44,7 @@ SPLIT_KEYS = {'train': 'alltrain', 'test': 'alltest'}
 def decode_depth(raw):
     """Return (H, W) float32 metres from the (H, W) uint16 SUN RGB-D depth PNG values."""
     millimetres = (raw >> 3) | (raw << 13)
-    return np.minimum(millimetres.astype(np.float32) / 1000.0, MAX_DEPTH_M)
+    return np.minimum(to_depth_metres(millimetres), MAX_DEPTH_M)
 
 
 def gravity_from_extrinsics(extrinsics):

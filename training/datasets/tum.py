@@ -25,8 +25,8 @@ import re
 import numpy as np
 import torch
 
-from training.datasets.sample import (DatasetLayoutError, intrinsics_matrix, read_colour,
-                                      read_depth_png, require, RgbdSample)
+from rgbd_perception.io.images import DatasetLayoutError, require
+from training.datasets.sample import intrinsics_matrix, read_colour, read_depth_png, RgbdSample
 
 DEPTH_FACTOR = 5000.0  # PNG units per metre
 MAX_DIFFERENCE_S = 0.02

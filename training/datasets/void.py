@@ -30,8 +30,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from training.datasets.sample import (DatasetLayoutError, read_colour, read_depth_png, require,
-                                      RgbdSample)
+from rgbd_perception.io.images import DatasetLayoutError, require
+from training.datasets.sample import read_colour, read_depth_png, RgbdSample
 
 METRES_PER_UNIT = 1.0 / 256.0
 LISTS = ('image', 'sparse_depth', 'ground_truth', 'intrinsics')

@@ -29,8 +29,8 @@ import re
 import numpy as np
 import torch
 
-from training.datasets.sample import (DatasetLayoutError, intrinsics_matrix, read_colour,
-                                      read_depth_png, read_mask, require, RgbdSample)
+from rgbd_perception.io.images import DatasetLayoutError, read_mask, require
+from training.datasets.sample import intrinsics_matrix, read_colour, read_depth_png, RgbdSample
 
 FOCAL_PX = 570.3
 CENTRE_PX = (320.0, 240.0)  # 1-based (column, row) of the full 640 x 480 frame

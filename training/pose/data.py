@@ -21,8 +21,8 @@ from torch.utils.data import Dataset
 from rgbd_perception.geometry.crops import crop_relative_depth, crop_rgb, square_window, \
     window_ray
 from rgbd_perception.geometry.pose import allocentric_rotation
-from training.datasets.bop import Bop, read_json
-from training.datasets.sample import DatasetLayoutError
+from rgbd_perception.io.images import DatasetLayoutError
+from training.datasets.bop import Bop
 
 
 def _jittered_box(bbox, jitter, rng):
@@ -33,6 +33,28 @@ def _jittered_box(bbox, jitter, rng):
                                                                                    jitter) * h
     w, h = w * scale, h * scale
     return cx - w / 2, cy - h / 2, w, h
+
+
+def ground_truth(folder, object_ids, min_visible=0.3, min_pixels=200, limit=None):
+    """
+    Yield (rgb, depth m, intrinsics, [(obj_id, R, t m, bbox, mask)]) of a BOP folder's frames.
+
+    folder: a split folder of BOP scene folders (e.g. the output of ``python -m training
+    synth``); frames in scene and im_id order, the first ``limit`` only when given.  rgb (H, W,
+    3) uint8, depth (H, W) float32 metres, intrinsics (fx, fy, cx, cy) pixels (0-based); per
+    object: R (3, 3) model -> camera, t (3,) metres, bbox its visible (x, y, w, h) pixels, mask
+    (H, W) bool visible pixels.  Objects not in object_ids or seen less than min_visible /
+    min_pixels are left out.
+    """
+    folder = Path(folder)
+    dataset = Bop(folder.parent, split=folder.name)
+    for scene_id, im_id in dataset.images[:limit]:
+        scene = dataset.scenes[scene_id]
+        objects = [(truth.obj_id, truth.rotation, truth.translation, tuple(info['bbox_visib']),
+                    mask) for truth, info, mask in scene.visible_objects(
+                        im_id, min_visible, min_pixels, object_ids)]
+        yield (scene.read_rgb(im_id), scene.read_depth_metres(im_id), scene.intrinsics(im_id),
+               objects)
 
 
 def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, min_pixels=200,
@@ -50,35 +72,22 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
                                    'translation', 'frame')}
     frame_number = 0
     for folder in folders:
-        folder = Path(folder)
-        dataset = Bop(folder.parent, split=folder.name)
-        gt_info = {scene_id: read_json(scene / 'scene_gt_info.json')
-                   for scene_id, (scene, _, _) in dataset.scenes.items()}
-        count = len(dataset) if limit is None else min(limit, len(dataset))
-        for frame in range(count):
-            scene_id, im_id = dataset.images[frame]
-            infos = gt_info[scene_id][str(im_id)]
-            sample = dataset[frame]
-            k = sample.K
-            intrinsics = (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+        for rgb, depth, intrinsics, objects in ground_truth(folder, set(head), min_visible,
+                                                            min_pixels, limit):
             rng = np.random.default_rng([seed, frame_number])
-            for obj, (obj_id, pose, mask, info) in enumerate(zip(
-                    sample.object_ids, sample.poses, sample.masks, infos)):
-                if int(obj_id) not in head or info['visib_fract'] < min_visible or \
-                        info['px_count_visib'] < min_pixels:
-                    continue
-                window = square_window(_jittered_box(info['bbox_visib'], jitter, rng), context)
-                values = sample.depth[mask & (sample.depth > 0)]
+            for obj_id, rotation, translation, bbox, mask in objects:
+                window = square_window(_jittered_box(bbox, jitter, rng), context)
+                values = depth[mask & (depth > 0)]
                 reference = float(np.median(values)) if values.size else 0.0
                 ray = torch.from_numpy(window_ray(window, intrinsics))
-                columns['rgb'].append(crop_rgb(sample.rgb, window, crop_size))
-                columns['depth'].append(crop_relative_depth(sample.depth, window, crop_size,
+                columns['rgb'].append(crop_rgb(rgb, window, crop_size))
+                columns['depth'].append(crop_relative_depth(depth, window, crop_size,
                                                             reference).astype(np.float16))
-                columns['index'].append(head[int(obj_id)])
-                columns['egocentric'].append(pose[:3, :3])
+                columns['index'].append(head[obj_id])
+                columns['egocentric'].append(rotation)
                 columns['rotation'].append(allocentric_rotation(
-                    torch.from_numpy(pose[:3, :3]), ray).numpy())
-                columns['translation'].append(pose[:3, 3])
+                    torch.from_numpy(rotation), ray).numpy())
+                columns['translation'].append(translation)
                 columns['frame'].append(frame_number)
             frame_number += 1
     if not columns['rgb']:

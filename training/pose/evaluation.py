@@ -16,33 +16,9 @@ import numpy as np
 
 from rgbd_perception.geometry.detections import Detection
 from rgbd_perception.stages.pose import PoseStage
-from training.datasets.bop import Bop, read_json
 from training.metrics import (add_s_accuracy, mean_euler_error_deg, pose_add_or_adds,
                               rotation_error_deg)
-
-
-def ground_truth(folder, object_ids, min_visible=0.3, min_pixels=200, limit=None):
-    """
-    Yield (rgb, depth m, intrinsics, [(obj_id, R, t m, bbox, mask)]) of a BOP folder's frames.
-
-    Objects not in object_ids or seen less than min_visible / min_pixels are left out.
-    """
-    dataset = Bop(folder.parent, split=folder.name)
-    gt_info = {scene_id: read_json(scene / 'scene_gt_info.json')
-               for scene_id, (scene, _, _) in dataset.scenes.items()}
-    count = len(dataset) if limit is None else min(limit, len(dataset))
-    for frame in range(count):
-        scene_id, im_id = dataset.images[frame]
-        sample = dataset[frame]
-        k = sample.K
-        objects = []
-        for obj_id, pose, mask, info in zip(sample.object_ids, sample.poses, sample.masks,
-                                            gt_info[scene_id][str(im_id)]):
-            if int(obj_id) in object_ids and info['visib_fract'] >= min_visible and \
-                    info['px_count_visib'] >= min_pixels:
-                objects.append((int(obj_id), pose[:3, :3], pose[:3, 3],
-                                tuple(info['bbox_visib']), mask))
-        yield sample.rgb, sample.depth, (k[0, 0], k[1, 1], k[0, 2], k[1, 2]), objects
+from training.pose.data import ground_truth
 
 
 def _summary(records, catalogue):

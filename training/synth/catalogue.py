@@ -17,7 +17,6 @@ Object ids:
 
 from dataclasses import dataclass, field
 import itertools
-import json
 from pathlib import Path
 import re
 
@@ -25,6 +24,7 @@ import numpy as np
 import pybullet_data
 
 from rgbd_perception.geometry.meshes import diameter, load_mesh, Mesh
+from rgbd_perception.io.bop import read_models_info
 from training.synth.mesh_tools import translated
 from training.synth.shapes import box_mesh, cylinder_mesh, sphere_mesh
 
@@ -164,7 +164,7 @@ def given_models(directory, unit='auto'):
     if not files:
         raise CatalogueError(f'{directory}: no .ply or .obj meshes')
     info_path = directory / 'models_info.json'
-    infos = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    infos = read_models_info(info_path) if info_path.is_file() else {}
     models, next_id = [], FIRST_UNNAMED_ID
     for path in files:
         match = re.fullmatch(r'obj_(\d+)', path.stem)
@@ -173,7 +173,7 @@ def given_models(directory, unit='auto'):
         else:
             obj_id, next_id = next_id, next_id + 1
         mesh, scale = load_mesh(path, unit)
-        info = infos.get(str(obj_id), {})
+        info = infos.get(obj_id, {})
         symmetries = {k: v for k, v in info.items() if k.startswith('symmetries_')}
         models.append(ObjectModel(obj_id, path.stem, 'given', mesh, str(path.resolve()), scale,
                                   symmetries=symmetries))
