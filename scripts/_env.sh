@@ -33,3 +33,18 @@ activate_venv() {
   export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$ROOT/rgbd_perception/ros/fastdds_profile.xml}"
   export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
 }
+
+command_line() {
+  # NAME... -- WORD...: the words shell-quoted, after NAME=value of each NAME that is set
+  # (the recipe a training script records in its manifest).
+  local words=()
+  while [ "$1" != -- ]; do
+    [ -n "${!1:-}" ] && words+=("$1=${!1}")
+    shift
+  done
+  shift
+  words+=("$@")
+  local quoted
+  quoted=$(printf '%q ' "${words[@]}")
+  echo "${quoted% }"
+}

@@ -120,6 +120,20 @@ def test_crops_flip_up_down_only_when_asked():
     assert crop.shape == (2, 1, 4, 8) and bool((crop[:, :, :-1] > crop[:, :, 1:]).all())
 
 
+def test_crops_without_up_down_flips_draw_what_the_bundled_recipe_drew():
+    """vertical_flip 0 draws place and left-right flip only: the bundled weights' stream."""
+    batch = {name: torch.rand(1, 3, 6, 8) for name in ('rgb', 'depth', 'clean')}
+    torch.manual_seed(0)
+    random_crop_and_flip(batch, 4, 4)
+    after_crop = torch.rand(())
+    torch.manual_seed(0)
+    torch.randint(0, 3, (1,)), torch.randint(0, 5, (1,)), torch.rand(())
+    assert torch.equal(after_crop, torch.rand(()))
+    torch.manual_seed(0)
+    random_crop_and_flip(batch, 4, 4, vertical_flip=0.5)
+    assert not torch.equal(after_crop, torch.rand(()))  # one draw more
+
+
 @pytest.fixture(scope='module')
 def synthetic_dirs(tmp_path_factory):
     """Return (train, heldout) folders of 2 tiny synthetic frames each (pybullet renders)."""

@@ -1,11 +1,13 @@
 """Training framework: config, atomic checkpoints, resume, export, eval, CLI, DDP (toy-depth)."""
 
 import csv
+import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -16,6 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from rgbd_perception.runtime.weights import file_sha256, PROVENANCE_KEYS, settings_sha256
+from rgbd_perception.stages.completion import manifest_downsample
 from training.cli import main
 from training.framework import checkpoint
 from training.framework.config import ConfigError, default_config, resolve_config
@@ -318,6 +322,147 @@ def test_eval_writes_metrics_and_plots_then_export_carries_them(trained_run, tmp
     with pytest.raises(ExportError, match='was not computed on checkpoint'):
         export_checkpoint(checkpoint.step_path(trained_run, 5), tmp_path / 'w5.safetensors',
                           out / 'metrics.json')
+
+
+# --- provenance, settings hash, runtime settings, upgrade ---------------------------------
+
+def export_toy(tmp_path, *extra):
+    """Train 2 toy-depth steps and export them through the CLI; return (weights, argv)."""
+    argv = ['toy-depth', '--run-dir', str(tmp_path / 'run'), *SMALL, 'train.steps=2']
+    assert main(argv) == 0
+    weights = tmp_path / 'toy weights.safetensors'
+    assert main(['export', '--checkpoint', str(tmp_path / 'run'), '--out', str(weights),
+                 *extra]) == 0
+    return weights, argv
+
+
+def test_export_records_commands_code_state_and_settings_hash(tmp_path):
+    """The manifest holds the training and export command lines, the code state, the recipe."""
+    weights, argv = export_toy(tmp_path, '--recipe', 'scripts/train_toy fast')
+    _, manifest = load_exported(weights)
+    assert manifest['format_version'] == 2
+    provenance = manifest['provenance']
+    assert provenance['recipe'] == 'scripts/train_toy fast'
+    [run] = provenance['training']
+    assert shlex.split(run['command']) == ['python', '-m', 'training', *argv]
+    assert run['from_step'] == 0 and run['code_revision'] == manifest['code_revision']
+    assert isinstance(run['code_dirty'], bool) and isinstance(manifest['code_dirty'], bool)
+    assert run['code_revision'] == subprocess.run(
+        ['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert shlex.split(provenance['export'])[3:6] == ['export', '--checkpoint',
+                                                      str(tmp_path / 'run')]
+    assert provenance['init_weights'] == {}  # toy-depth names no initial weights
+    assert manifest['settings_sha256'] == settings_sha256(manifest)
+    assert manifest_path(weights).read_text().endswith('}\n')
+    assert not list(tmp_path.glob('.*.tmp'))  # written through temporary files
+
+
+def test_checkpoints_record_initial_weights_and_every_start(tmp_path):
+    """Initial weights are hashed when a run starts; a resumed run adds its own command."""
+    init = tmp_path / 'init.safetensors'
+    init.write_bytes(b'initial weights')
+    config = small_config(tmp_path / 'run', 'train.steps=6', 'train.checkpoint_every=1')
+    config['pretrained'] = {'init_weights': str(init), 'rgb_weights': None}
+    with pytest.raises(KeyboardInterrupt):
+        train(InterruptedToyDepth, config, tmp_path / 'run', ['toy-depth', 'first'])
+    init.write_bytes(b'changed after the start')
+    config['run']['resume'] = 'required'
+    train(ToyDepthTask, config, tmp_path / 'run', ['toy-depth', '--resume'])
+    provenance = checkpoint.load(tmp_path / 'run')['provenance']
+    assert provenance['init_weights'] == {'pretrained.init_weights': {
+        'path': str(init), 'sha256': hashlib.sha256(b'initial weights').hexdigest()}}
+    assert [(run['command'], run['from_step']) for run in provenance['training']] == [
+        ('python -m training toy-depth first', 0), ('python -m training toy-depth --resume', 3)]
+    manifest = export_checkpoint(tmp_path / 'run', tmp_path / 'w.safetensors')
+    assert manifest['provenance']['init_weights'] == provenance['init_weights']
+    assert manifest['provenance']['export'] is None  # called from Python, not a command
+
+
+def test_edited_settings_are_refused_and_format_1_still_loads(tmp_path):
+    """Any edit of a format 2 manifest but `created` breaks its settings_sha256."""
+    weights, _ = export_toy(tmp_path)
+    good = json.loads(manifest_path(weights).read_text())
+    edits = [{'config': {**good['config'], 'seed': 1}}, {'runtime': {'downsample': 10}},
+             {'metrics': {'rmse': 0.0}}, {'provenance': {**good['provenance'], 'recipe': 'x'}}]
+    for edit in edits:
+        manifest_path(weights).write_text(json.dumps({**good, **edit}))
+        with pytest.raises(ExportError, match='settings_sha256 does not match'):
+            load_exported(weights)
+    manifest_path(weights).write_text(json.dumps({**good, 'created': 'later'}))
+    assert load_exported(weights)[1]['created'] == 'later'
+    manifest_path(weights).write_text(json.dumps(
+        {k: v for k, v in good.items() if k != 'settings_sha256'}))
+    with pytest.raises(ExportError, match='lacks settings_sha256'):
+        load_exported(weights)
+    manifest_path(weights).write_text(json.dumps({**good, 'format_version': 3}))
+    with pytest.raises(ExportError, match='unknown format_version 3'):
+        load_exported(weights)
+    format_1 = {k: v for k, v in good.items() if k not in PROVENANCE_KEYS}
+    manifest_path(weights).write_text(json.dumps({**format_1, 'format_version': 1}))
+    assert load_exported(weights)[1]['format_version'] == 1
+
+
+def test_runtime_command_writes_the_block_and_rehashes(tmp_path, capsys):
+    """`runtime` sets runtime.* from eval reports of these very weights; the loader accepts it."""
+    weights, _ = export_toy(tmp_path)
+    before = load_exported(weights)[1]
+    assert main(['eval', '--weights', str(weights), '--out', str(tmp_path / 'eval'),
+                 'data.holdout_every=3']) == 0
+    report = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
+    capsys.readouterr()
+    assert main(['runtime', '--weights', str(weights), '--downsample', '3', '--chosen-by',
+                 'a test', '--metrics', str(tmp_path / 'eval' / 'metrics.json')]) == 0
+    assert 'runtime downsample 3' in capsys.readouterr().out
+    _, manifest = load_exported(weights)
+    runtime = manifest['runtime']
+    assert runtime['downsample'] == 3 and runtime['chosen_by'] == 'a test'
+    assert manifest_downsample(manifest) == 3  # what the completion stage runs at
+    [evaluation] = runtime['evaluations']
+    assert evaluation['settings'] == {'data.holdout_every': 3}
+    assert evaluation['metrics'] == report['metrics']
+    assert evaluation['source']['sha256'] == manifest['weights_sha256']
+    assert shlex.split(runtime['written_by']['command'])[3:5] == ['runtime', '--weights']
+    assert manifest['settings_sha256'] != before['settings_sha256']
+    assert {k: v for k, v in manifest.items() if k not in ('runtime', 'settings_sha256')} == {
+        k: v for k, v in before.items() if k != 'settings_sha256'}
+
+    of_other_weights = tmp_path / 'other.json'
+    of_other_weights.write_text(json.dumps({**report, 'source': {'sha256': '0' * 64}}))
+    assert main(['runtime', '--weights', str(weights), '--downsample', '3', '--chosen-by', 'x',
+                 '--metrics', str(of_other_weights)]) == 2
+    assert 'was not computed on' in capsys.readouterr().err
+    assert load_exported(weights)[1] == manifest  # left as it was
+
+
+def test_upgrade_rewrites_a_format_1_manifest_without_the_weights(tmp_path, capsys):
+    """`manifest --upgrade`: format 2 with the recipe; unrecorded facts become 'unknown'."""
+    weights, _ = export_toy(tmp_path)
+    sha256 = file_sha256(weights)
+    current = json.loads(manifest_path(weights).read_text())
+    format_1 = {**{k: v for k, v in current.items() if k not in PROVENANCE_KEYS},
+                'format_version': 1, 'runtime': {'downsample': 10, 'chosen_by': 'by hand'},
+                'config': {**current['config'], 'pretrained': {'init_weights': 'gone.st'}}}
+    manifest_path(weights).write_text(json.dumps(format_1))
+    assert main(['runtime', '--weights', str(weights), '--downsample', '2', '--chosen-by',
+                 'x']) == 2
+    assert 'upgrade it first' in capsys.readouterr().err
+    assert main(['manifest', '--upgrade', str(weights), '--recipe', 'scripts/train_toy']) == 0
+    assert 'runtime block (downsample 10) was dropped' in capsys.readouterr().out
+    _, manifest = load_exported(weights)
+    assert file_sha256(weights) == sha256 == manifest['weights_sha256']
+    assert manifest['format_version'] == 2 and manifest['code_dirty'] == 'unknown'
+    assert 'runtime' not in manifest
+    provenance = manifest['provenance']
+    assert provenance['recipe'] == 'scripts/train_toy'
+    assert provenance['training'] == ['unknown'] and provenance['export'] == 'unknown'
+    assert provenance['init_weights'] == {'pretrained.init_weights': {'path': 'gone.st',
+                                                                      'sha256': 'unknown'}}
+    assert shlex.split(provenance['upgraded_by']['command'])[3:5] == ['manifest', '--upgrade']
+    kept = ('task', 'architecture', 'model_kwargs', 'data', 'metrics', 'step', 'code_revision',
+            'created', 'weights_file')
+    assert all(manifest[key] == format_1[key] for key in kept)
+    assert main(['manifest', '--upgrade', str(weights), '--recipe', 'again']) == 2
+    assert 'already of format 2' in capsys.readouterr().err
 
 
 # --- command line -----------------------------------------------------------------------

@@ -2,10 +2,13 @@
 Command line of the training package: ``python -m training <command> ...``.
 
 Commands: ``synth`` and ``sample`` (synthetic data and the bundled sample sequence, options in
-training/synth/cli.py), one per registered task
+training/synth/cli.py), ``data`` (render the folders a task config's data.generated_by names,
+as the training scripts do), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
-(metrics JSON and plots), ``export`` (safetensors weights plus manifest) and ``templates`` (the
-nearest-neighbour template bank of exported pose weights).  Exit codes: 0 on
+(metrics JSON and plots), ``export`` (safetensors weights plus manifest), ``runtime`` (the
+manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2) and
+``templates`` (the nearest-neighbour template bank of exported pose weights).  Training and
+export record their command lines in the checkpoint and manifest.  Exit codes: 0 on
 success, 2 for a usage or configuration error, 130 when interrupted.
 """
 
@@ -19,7 +22,8 @@ from rgbd_perception.runtime.device import DeviceError
 from training.framework import checkpoint
 from training.framework.config import ConfigError, default_config, resolve_config
 from training.framework.evaluation import evaluate
-from training.framework.export import export_checkpoint, ExportError
+from training.framework.export import (export_checkpoint, ExportError, upgrade_manifest,
+                                       write_runtime)
 from training.framework.tasks import TASKS
 from training.framework.trainer import train
 
@@ -38,6 +42,11 @@ def build_parser():
                         add_help=False)
     commands.add_parser('sample', help='render the bundled sample sequence (options: sample '
                         '--help)', add_help=False)
+    data = commands.add_parser('data', help="render the folders a task config's "
+                               'data.generated_by names (those not there yet)')
+    data.add_argument('task', choices=sorted(TASKS), help='task whose config is read')
+    data.add_argument('--config', type=Path, help="YAML updating the task's defaults")
+    data.add_argument('overrides', nargs='*', metavar='key=value')
     for name, task in TASKS.items():
         sub = commands.add_parser(name, help=f'train {name} ({task.model_class.__name__})')
         sub.add_argument('--config', type=Path, help='YAML config (defaults: '
@@ -59,6 +68,23 @@ def build_parser():
                         help='checkpoint file or run directory')
     export.add_argument('--out', type=Path, required=True, help='weights .safetensors path')
     export.add_argument('--metrics', type=Path, help='metrics.json of `eval` on the checkpoint')
+    export.add_argument('--recipe', help='the command reproducing the weights from scratch, '
+                        "recorded in the manifest (e.g. 'scripts/train_pose demo')")
+    runtime = commands.add_parser('runtime', help='set the runtime settings in the manifest '
+                                  'of exported weights (and re-hash it)')
+    runtime.add_argument('--weights', type=Path, required=True, help='exported .safetensors')
+    runtime.add_argument('--downsample', type=int, required=True,
+                         help='working-size factor the completion stage runs the model at')
+    runtime.add_argument('--chosen-by', required=True, help='how the settings were chosen')
+    runtime.add_argument('--metrics', type=Path, action='append', default=[],
+                         help='metrics.json of `eval --weights` on these weights with these '
+                         'settings (repeatable)')
+    manifest = commands.add_parser('manifest', help='upgrade a format 1 manifest to format 2 '
+                                   '(the weights do not change)')
+    manifest.add_argument('--upgrade', type=Path, required=True, metavar='WEIGHTS',
+                          help='exported .safetensors whose manifest is rewritten')
+    manifest.add_argument('--recipe', required=True,
+                          help='the command that reproduces the recorded config now')
     templates = commands.add_parser('templates', help='nearest-neighbour template bank of '
                                     'exported pose weights (their training crops embedded)')
     templates.add_argument('--weights', type=Path, required=True,
@@ -93,8 +119,19 @@ def run_synth(argv, command='synth'):
     return int(run(parser.parse_args(argv)) or 0)
 
 
-def run_task(args):
-    """Train the task named by ``args.command``; return the exit code."""
+def run_data(args):
+    """Render the data.generated_by folders of the task config of ``args``; return the status."""
+    config = resolve_config(default_config(TASKS[args.task].config_name), args.config,
+                            args.overrides)
+    generated_by = config.get('data', {}).get('generated_by')
+    if not generated_by:
+        raise ConfigError(f'the {args.task} config names no data.generated_by')
+    synth = importlib.import_module('training.synth.cli')
+    return synth.render_generated(generated_by)
+
+
+def run_task(args, argv):
+    """Train the task named by ``args.command`` (command line ``argv``); return the exit code."""
     task = TASKS[args.command]
     overrides = list(args.overrides)
     if args.run_dir is not None:
@@ -105,7 +142,7 @@ def run_task(args):
     run = config['run']
     run['dir'] = run['dir'] or str(Path('runs') / task.name / run['name'])
     try:
-        train(task, config, run['dir'])
+        train(task, config, run['dir'], argv)
     except KeyboardInterrupt:
         latest = checkpoint.latest_checkpoint(run['dir'])
         print(f'\ninterrupted; latest checkpoint: {latest}; continue with --resume',
@@ -126,12 +163,25 @@ def main(argv=None):
                               args.overrides)
             print(json.dumps(report['metrics'], indent=2))
         elif args.command == 'export':
-            manifest = export_checkpoint(args.checkpoint, args.out, args.metrics)
+            manifest = export_checkpoint(args.checkpoint, args.out, args.metrics, args.recipe,
+                                         argv)
             print(f"exported {args.out} (sha256 {manifest['weights_sha256']})")
+        elif args.command == 'runtime':
+            runtime = write_runtime(args.weights, args.downsample, args.chosen_by, args.metrics,
+                                    argv)
+            print(f"{args.weights}: runtime downsample {runtime['downsample']}")
+        elif args.command == 'manifest':
+            manifest, dropped = upgrade_manifest(args.upgrade, args.recipe, argv)
+            print(f"{args.upgrade}: manifest upgraded to format {manifest['format_version']}")
+            if dropped is not None:
+                print(f"its hand-written runtime block (downsample {dropped.get('downsample')})"
+                      ' was dropped: write it with `python -m training runtime`')
         elif args.command == 'templates':
             run_templates(args)
+        elif args.command == 'data':
+            return run_data(args)
         else:
-            return run_task(args)
+            return run_task(args, argv)
     except USER_ERRORS as exc:
         print(f'training: error: {exc}', file=sys.stderr)
         return 2

@@ -17,13 +17,15 @@ def random_crop_and_flip(batch, height, width, vertical_flip=0.0):
 
     Left-right flips happen with probability 0.5, up-down flips with ``vertical_flip``: they
     take away the synthetic rooms' layout prior (far walls in the upper image), which does
-    not hold in real rooms, so holes are filled from the depth around them.
+    not hold in real rooms, so holes are filled from the depth around them.  Without up-down
+    flips no number is drawn for them, so the random stream is the one of the bundled
+    weights' training (which predates them).
     """
     full_height, full_width = batch['rgb'].shape[-2:]
     top = int(torch.randint(0, full_height - height + 1, (1,)))
     left = int(torch.randint(0, full_width - width + 1, (1,)))
     flip = bool(torch.rand(()) < 0.5)
-    upside_down = bool(torch.rand(()) < vertical_flip)
+    upside_down = vertical_flip > 0 and bool(torch.rand(()) < vertical_flip)
     out = {}
     for name in ('rgb', 'depth', 'clean'):
         crop = batch[name][..., top:top + height, left:left + width]

@@ -26,7 +26,7 @@ def step_path(run_dir, step):
     return Path(run_dir) / CHECKPOINT_DIR / f'step_{step:06d}.pt'
 
 
-def _replace_atomically(path, write):
+def replace_atomically(path, write):
     """Call write(temp_path) for a temporary path beside ``path``, fsync it, rename it to path."""
     path = Path(path)
     temp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
@@ -48,7 +48,7 @@ def _replace_atomically(path, write):
 
 def save_atomic(state, path):
     """Write the dict ``state`` to ``path`` with torch.save so that ``path`` is never partial."""
-    _replace_atomically(path, lambda temp: torch.save(state, temp))
+    replace_atomically(path, lambda temp: torch.save(state, temp))
 
 
 def save_step(state, run_dir, step, keep):
@@ -62,7 +62,7 @@ def save_step(state, run_dir, step, keep):
     path.parent.mkdir(parents=True, exist_ok=True)
     save_atomic(state, path)
     latest = Path(run_dir) / LATEST
-    _replace_atomically(latest, lambda temp: os.link(path, temp))
+    replace_atomically(latest, lambda temp: os.link(path, temp))
     if keep > 0:
         for old in step_checkpoints(run_dir)[:-keep]:
             old.unlink()

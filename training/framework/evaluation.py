@@ -43,8 +43,9 @@ def evaluate(out_dir, checkpoint_path=None, weights_path=None, config_file=None,
     Evaluate a checkpoint (file or run dir) or exported weights; write out_dir/metrics.json.
 
     Exactly one of ``checkpoint_path`` and ``weights_path`` is given.  metrics.json holds
-    {'task', 'source': {checkpoint|weights, step, sha256}, 'data', 'metrics'}; the task's PNG
-    plots go to ``out_dir`` too.  Return that dict.
+    {'task', 'source': {checkpoint|weights, step, sha256}, 'config' (the resolved config
+    evaluated with), 'data', 'metrics'}; the task's PNG plots go to ``out_dir`` too.  Return
+    that dict.
     """
     if (checkpoint_path is None) == (weights_path is None):
         raise ValueError('give exactly one of checkpoint_path and weights_path')
@@ -58,7 +59,7 @@ def evaluate(out_dir, checkpoint_path=None, weights_path=None, config_file=None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = task.evaluate(build(task, device), device, out_dir)
-    report = {'task': task_name, 'source': source, 'data': task.data_description(),
-              'metrics': metrics}
+    report = {'task': task_name, 'source': source, 'config': config,
+              'data': task.data_description(), 'metrics': metrics}
     (out_dir / 'metrics.json').write_text(json.dumps(report, indent=2) + '\n')
     return report

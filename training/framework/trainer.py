@@ -22,6 +22,7 @@ from tqdm import tqdm
 from training.framework import checkpoint, distributed
 from training.framework.config import ConfigError, flatten, write_config
 from training.framework.logging_csv import CsvLog
+from training.framework.provenance import training_provenance
 
 RESUME_MODES = ('never', 'auto', 'required')
 OPTIMIZERS = {'adam': (torch.optim.Adam, {}), 'adamw': (torch.optim.AdamW, {}),
@@ -121,22 +122,24 @@ def _warn_changed_config(saved, config):
                                         for key in changed), file=sys.stderr)
 
 
-def train(task_class, config, run_dir):
+def train(task_class, config, run_dir, argv=None):
     """
     Train ``task_class`` under the resolved ``config`` into ``run_dir``; return a summary.
 
     Runs as one process, or as each of the processes started by torchrun.  Rank 0 writes
     run_dir/config.yaml, log.csv, checkpoints/step_XXXXXX.pt and latest.pt.  The summary:
     {'step': last step, 'loss': last loss (this rank), 'samples': samples seen by this rank}.
+    argv: the ``python -m training`` arguments of this run (None: called from Python); the
+    checkpoints record them with the code revision and initial weights (provenance).
     """
     context = distributed.start(config['device'])
     try:
-        return _train(task_class(config), config, Path(run_dir), context)
+        return _train(task_class(config), config, Path(run_dir), context, argv)
     finally:
         distributed.stop(context)
 
 
-def _train(task, config, run_dir, context):
+def _train(task, config, run_dir, context, argv):
     train_cfg, optim = config['train'], config['optim']
     steps = train_cfg['steps']
     resume_from = checkpoint_to_resume(run_dir, config['run']['resume'])
@@ -154,7 +157,7 @@ def _train(task, config, run_dir, context):
     scaler = torch.amp.GradScaler('cuda', enabled=amp)
     loader = _data_loader(task.train_dataset(), config, context)
 
-    start_step = 0
+    start_step, previous = 0, None
     if resume_from is not None:
         state = checkpoint.load(resume_from)  # on the CPU: RNG states must stay there
         _warn_changed_config(state['config'], config)
@@ -163,13 +166,14 @@ def _train(task, config, run_dir, context):
         scheduler.load_state_dict(state['scheduler'])
         if state['scaler']:
             scaler.load_state_dict(state['scaler'])
-        start_step = state['step']
+        start_step, previous = state['step'], state.get('provenance')
         if context.rank < len(state['rng']):
             checkpoint.set_rng_state(state['rng'][context.rank])
         else:
             tqdm.write(f'rank {context.rank}: the checkpoint has no RNG state for this rank '
                        f"(written by {len(state['rng'])} processes)", file=sys.stderr)
 
+    provenance = training_provenance(previous, config, argv, start_step)
     log = None
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,8 +210,8 @@ def _train(task, config, run_dir, context):
                     log.write(step, loss_value, lr, time.monotonic() - last_log)
                 last_log = time.monotonic()
             if step % train_cfg['checkpoint_every'] == 0 or step == steps:
-                _save(run_dir, context, step, epoch, config, task, model, optimizer, scheduler,
-                      scaler)
+                _save(run_dir, context, step, epoch, config, provenance, task, model, optimizer,
+                      scheduler, scaler)
     finally:
         progress.close()
         if log is not None:
@@ -217,13 +221,15 @@ def _train(task, config, run_dir, context):
     return {'step': steps, 'loss': loss_value, 'samples': samples}
 
 
-def _save(run_dir, context, step, epoch, config, task, model, optimizer, scheduler, scaler):
+def _save(run_dir, context, step, epoch, config, provenance, task, model, optimizer, scheduler,
+          scaler):
     """Gather every rank's RNG state and let rank 0 write the checkpoint of ``step``."""
     rng = distributed.gather_objects(context, checkpoint.rng_state())
     if not context.is_main:
         return
     state = {'task': task.name, 'step': step, 'epoch': epoch, 'world_size': context.world_size,
-             'config': config, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-             'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(), 'rng': rng}
+             'config': config, 'provenance': provenance, 'model': model.state_dict(),
+             'optimizer': optimizer.state_dict(), 'scheduler': scheduler.state_dict(),
+             'scaler': scaler.state_dict(), 'rng': rng}
     path = checkpoint.save_step(state, run_dir, step, keep=config['train']['keep_checkpoints'])
     tqdm.write(f'checkpoint: {path}')

@@ -7,17 +7,27 @@
     python -m training synth --out data/synth --frames 1000 --seed 0 --workers 2
         --objects ../shared/data/lmo_models/models --sensor structured_light
     python -m training sample --out .cache/sample --frames 30 --workers 2
+
+``python -m training data <task>`` renders the folders a training config's
+``data.generated_by`` names (render_generated).
 """
 
+import argparse
 from pathlib import Path
+import shlex
 import sys
 
 from rgbd_perception.geometry.meshes import MeshError
+from training.framework.config import ConfigError
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
 from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
 from training.synth.sequence import SampleConfig, SampleFolderError, write_sample
+
+#: How a config's data.generated_by starts, and each further folder's part of it.
+SYNTH_PROGRAM = 'python -m training synth '
+SAME_WITH = 'same with '
 
 
 def _positive(text):
@@ -131,4 +141,51 @@ def run_sample(args):
     else:
         print(f'sample: {args.frames} frames of {args.width}x{args.height} in {seconds:.1f} s '
               f'({min(args.workers, args.frames)} worker(s)) -> {args.out}')
+    return 0
+
+
+def generated_by_commands(generated_by):
+    """
+    Return the ``synth`` argument lists a config's data.generated_by names.
+
+    The text is 'python -m training synth ARGS', then '; same with ARGS' for each further
+    folder: the first command's arguments with these options replaced or added.
+    """
+    first, *others = [part.strip() for part in generated_by.split(';')]
+    if not first.startswith(SYNTH_PROGRAM) or not all(
+            part.startswith(SAME_WITH) for part in others):
+        raise ConfigError(f"data.generated_by is not '{SYNTH_PROGRAM}ARGS[; {SAME_WITH}ARGS]"
+                          f"...': {generated_by!r}")
+    base = _options(first[len(SYNTH_PROGRAM):])
+    return [[word for option in {**base, **_options(part[len(SAME_WITH):])}.items()
+             for word in option] for part in [SAME_WITH, *others]]
+
+
+def _options(text):
+    """Return {'--option': value} of 'option value' pairs (every synth option takes one)."""
+    words = shlex.split(text)
+    if len(words) % 2 or not all(word.startswith('--') for word in words[::2]):
+        raise ConfigError(f'data.generated_by: expected --option value pairs: {text!r}')
+    return dict(zip(words[::2], words[1::2]))
+
+
+def render_generated(generated_by):
+    """
+    Render each folder of data.generated_by that does not exist yet; return the exit status.
+
+    A folder is rendered as FOLDER.partial and renamed when complete, so an interrupted
+    render is never taken for data.
+    """
+    parser = argparse.ArgumentParser(prog='python -m training synth')
+    add_arguments(parser)
+    for argv in generated_by_commands(generated_by):
+        args = parser.parse_args(argv)
+        out = Path(args.out)
+        if out.is_dir():
+            print(f'data: {out} exists; not rendered again')
+            continue
+        status = run(argparse.Namespace(**{**vars(args), 'out': f'{out}.partial'}))
+        if status:
+            return status
+        Path(f'{out}.partial').rename(out)
     return 0
