@@ -213,7 +213,7 @@ def _run_hha(args):
 
 
 def _run_complete(args):
-    from rgbd_perception.io.images import read_depth, read_rgb, write_depth_png
+    from rgbd_perception.io.images import read_depth, read_rgb, to_depth_mm, write_depth_png
     from rgbd_perception.stages.completion import CompletionStage
 
     needs_rgb = args.method == 'model'
@@ -237,7 +237,7 @@ def _run_complete(args):
         target = Path(args.out) if args.out is not None else \
             Path(args.out_dir) / f'{Path(depth_path).stem}.{args.format}'
         if target.suffix.lower() == '.png':
-            write_depth_png(target, np.clip(np.round(completed * 1000.0), 0, 65535))
+            write_depth_png(target, to_depth_mm(completed))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             np.save(target, completed.astype(np.float32))

@@ -25,6 +25,9 @@ def test_other_units_and_the_way_back():
     assert metres.dtype == np.float32
     np.testing.assert_array_equal(metres, (millimetres * 0.001).astype(np.float32))
     np.testing.assert_array_equal(to_depth_mm(metres), millimetres)
+    single = np.random.default_rng(0).uniform(0.2, 9.0, (50, 50)).astype(np.float32)
+    np.testing.assert_array_equal(to_depth_mm(single),  # a float32 product, as NumPy forms it
+                                  np.round(single * 1000.0).astype(np.uint16))
 
 
 def test_a_png_round_trip_and_missing_files(tmp_path):

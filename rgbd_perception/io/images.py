@@ -40,12 +40,17 @@ def to_depth_mm(depth, mm_per_unit=1000.0):
 
     depth: any real array in units of ``mm_per_unit`` millimetres (default 1000: metres; a
     BOP depth PNG's values: its depth_scale).  Rounding: to the nearest millimetre, halves to
-    even (numpy.round), computed in float64.  Values a uint16 cannot hold become 0 (missing):
-    below 0.5 mm, above 65535 mm (65.535 m), NaN and infinities; nothing is clipped to the
-    range, so a far surface is never reported at a false distance.  (The BOP writer applies
-    the same rule to metres with mm_per_unit = 1000 / depth_scale: units of depth_scale mm.)
+    even (numpy.round), of the product formed in the input's precision (float32 stays
+    float32, as NumPy computes it; integers in float64).  Values a uint16 cannot hold become
+    0 (missing): below 0.5 mm, above 65535 mm (65.535 m), NaN and infinities; nothing is
+    clipped to the range, so a far surface is never reported at a false distance.  (The BOP
+    writer applies the same rule to metres with mm_per_unit = 1000 / depth_scale: units of
+    depth_scale mm.)
     """
-    millimetres = np.round(np.asarray(depth, dtype=np.float64) * mm_per_unit)
+    depth = np.asarray(depth)
+    if not np.issubdtype(depth.dtype, np.floating):
+        depth = depth.astype(np.float64)
+    millimetres = np.round(depth * mm_per_unit)
     valid = (millimetres > 0) & (millimetres <= MAX_DEPTH_MM)  # False for NaN
     return np.where(valid, millimetres, 0).astype(np.uint16)
 

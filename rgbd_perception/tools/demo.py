@@ -21,7 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.io.data_paths import share_path
-from rgbd_perception.io.images import write_depth_png, write_rgb
+from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 
@@ -167,8 +167,7 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         name = f'{frame.index:04d}.png'
         outputs = {folder: received[topic][frame.index + 1]
                    for topic, folder in DEMO_OUTPUTS.items()}
-        completed_mm = np.clip(np.round(outputs['completed'] * 1000.0), 0, 65535).astype(
-            np.uint16)
+        completed_mm = to_depth_mm(outputs['completed'])
         write_rgb(out_dir / 'rgb' / name, frame.rgb)
         write_depth_png(out_dir / 'depth' / name, frame.depth_mm)
         write_depth_png(out_dir / 'completed' / name, completed_mm)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rgbd_perception.io.images import to_depth_mm
+
 BASE_SIZE = (640, 480)
 BASE_INTRINSICS = (525.0, 525.0, 319.5, 239.5)
 MAX_RANGE_M = 5.0
@@ -166,7 +168,7 @@ def _shade(points, normal, sid):
 def _sensor_depth(depth_m, rng):
     """Simulate raw uint16 millimetre depth: range cut-off, random blobs, edge dropout."""
     h, w = depth_m.shape
-    raw = np.rint(depth_m.astype(np.float64) * 1000.0).astype(np.uint16)
+    raw = to_depth_mm(depth_m.astype(np.float64))
     missing = depth_m > MAX_RANGE_M
     # Kinect-like dropout on both sides of depth discontinuities (> 5 % relative jump).
     jump_x = np.abs(np.diff(depth_m, axis=1)) > EDGE_JUMP * np.minimum(

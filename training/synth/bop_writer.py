@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rgbd_perception.io.images import write_depth_png, write_rgb
+from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
 from training.synth.mesh_tools import write_ply
 
 DEPTH_SCALE_MM = 0.1
@@ -40,9 +40,13 @@ SCENE_FILES = ('scene_gt.json', 'scene_camera.json', 'scene_gt_info.json', 'grav
 
 
 def depth_to_png(depth_m, depth_scale=DEPTH_SCALE_MM):
-    """Return (H, W) uint16 depth units (mm / depth_scale) of metres; out of range -> 0."""
-    units = np.round(depth_m.astype(np.float64) * (1000.0 / depth_scale))
-    return np.where((units > 0) & (units <= 65535), units, 0).astype(np.uint16)
+    """
+    Return (H, W) uint16 depth units (mm / depth_scale) of (H, W) metres; out of range -> 0.
+
+    The REP 118 rule of :func:`rgbd_perception.io.images.to_depth_mm` (rounding halves to
+    even, unrepresentable values missing) at depth_scale millimetres per unit, in float64.
+    """
+    return to_depth_mm(np.asarray(depth_m, np.float64), 1000.0 / depth_scale)
 
 
 def frame_depth_scale(depth_clean_m):
