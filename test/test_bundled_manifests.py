@@ -1,0 +1,116 @@
+"""
+The bundled weights' manifests: format 2, intact, and their recipes reproduce their configs.
+
+Each manifest's ``provenance.recipe`` is a scripts/train_* command line.  Resolved the way that
+script resolves it (the task's defaults, the per-set config file it passes, its key=value
+arguments), today's config must equal the one the weights were trained with: the same steps,
+data renders (the scripts render data.generated_by with `python -m training data`), seeds and
+losses.  Only keys added to the configs since may be missing from a manifest, each listed in
+ADDED_SINCE with why its default keeps the old behaviour.
+"""
+
+import json
+from pathlib import Path
+import re
+import shlex
+
+import pytest
+
+from rgbd_perception.runtime.weights import FORMAT_VERSION, load_exported, settings_sha256
+from training.framework.config import default_config, flatten, resolve_config
+from training.synth.cli import generated_by_commands
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / 'rgbd_perception' / 'weights'
+BUNDLED = sorted(path.with_suffix('.safetensors') for path in WEIGHTS.glob('*.json'))
+#: Config keys added after a bundled file was trained: (task config, key) -> why it is safe.
+ADDED_SINCE = {
+    ('pose.yaml', 'data.eval_hypotheses'): 'evaluation only (ICP starts of the scored stage)',
+    ('completion.yaml', 'model.scale_quantile'): '1.0 is the largest depth, the old scale',
+    ('completion.yaml', 'augment.vertical_flip'): '0.0: no up-down flip and no number drawn '
+                                                  'for it (training/completion/randomise.py)',
+}
+
+
+def recipe_config(recipe):
+    """Return (script, today's resolved config of a recipe, its task config name)."""
+    words = shlex.split(recipe)
+    env = {}
+    while re.fullmatch(r'[A-Z_]+=.*', words[0]):  # NAME=value before the script
+        name, value = words.pop(0).split('=', 1)
+        env[name] = value
+    script, *args = words
+    run_name = env.get('RUN_NAME', 'bundled')
+    if script == 'scripts/train_pose':
+        set_name, *overrides = args
+        config_file = ROOT / 'training' / 'configs' / f'pose_{set_name}.yaml'
+        selfsup = f'runs/pose-selfsup/{set_name}-{run_name}'
+        overrides = [f'run.dir=runs/pose/{set_name}-{run_name}', 'run.resume=auto',
+                     f'pretrained.init_weights={selfsup}/pose_selfsup_{set_name}.safetensors',
+                     *overrides]
+        task_config = 'pose.yaml'
+    else:
+        assert script == 'scripts/train_completion', recipe
+        config_file = None
+        overrides = [f'run.dir=runs/completion/{run_name}', 'run.resume=auto', *args]
+        task_config = 'completion.yaml'
+    return script, resolve_config(default_config(task_config), config_file, overrides), \
+        task_config
+
+
+@pytest.fixture(scope='module', params=BUNDLED, ids=lambda path: path.stem)
+def bundled(request):
+    """Return (weights path, validated manifest) of one bundled file."""
+    return request.param, load_exported(request.param)[1]
+
+
+def test_bundled_manifests_are_format_2_and_intact(bundled):
+    """Every bundled manifest carries the provenance fields and its settings hash verifies."""
+    weights, manifest = bundled
+    assert manifest['format_version'] == FORMAT_VERSION
+    assert manifest['settings_sha256'] == settings_sha256(manifest)
+    assert manifest['weights_file'] == weights.name
+    provenance = manifest['provenance']
+    # Not recorded before format 2, so unknown rather than guessed.
+    assert manifest['code_dirty'] == 'unknown' and provenance['training'] == ['unknown']
+    init = provenance['init_weights']
+    assert all(entry['sha256'] == 'unknown' for entry in init.values())
+    assert set(init) == {f'pretrained.{key}' for key, value in
+                         manifest['config'].get('pretrained', {}).items() if value}
+
+
+def test_bundled_recipes_reproduce_the_configs(bundled):
+    """Today's scripts/train_* resolve the recorded config: steps, data renders, seeds, losses."""
+    _, manifest = bundled
+    script, config, task_config = recipe_config(manifest['provenance']['recipe'])
+    assert config['train']['steps'] == manifest['config']['train']['steps'] == manifest['step']
+    assert config['data']['generated_by'] == manifest['config']['data']['generated_by']
+    assert generated_by_commands(config['data']['generated_by'])  # what `data` renders
+    recorded, today = flatten(manifest['config']), flatten(config)
+    assert {key: today.get(key) for key in recorded} == recorded
+    assert {(task_config, key) for key in today.keys() - recorded.keys()} <= ADDED_SINCE.keys()
+    text = (ROOT / script).read_text()
+    assert f'python -m training data {task_config.split(".")[0]}' in text
+
+
+def test_bundled_pose_steps_come_from_the_per_set_config_files():
+    """The demo trained 2000 pose steps, LM-O 3000: the files scripts/train_pose passes."""
+    steps = {name: resolve_config(default_config('pose.yaml'),
+                                  ROOT / 'training' / 'configs' / f'pose_{name}.yaml')
+             ['train']['steps'] for name in ('demo', 'lmo')}
+    assert steps == {'demo': 2000, 'lmo': 3000}
+    assert '--config "training/configs/pose_$set_name.yaml"' in (
+        ROOT / 'scripts' / 'train_pose').read_text()
+
+
+def test_bundled_completion_runtime_block_written_by_the_command():
+    """runtime.downsample 10 came from `python -m training runtime`, as the script runs it."""
+    _, manifest = load_exported(WEIGHTS / 'depth_completion_small.safetensors')
+    runtime = manifest['runtime']
+    assert runtime['downsample'] == 10
+    assert shlex.split(runtime['written_by']['command'])[3:4] == ['runtime']
+    assert {json.dumps(evaluation['settings'], sort_keys=True)
+            for evaluation in runtime['evaluations']} >= {json.dumps(
+                {'data.downsample': 10, 'data.real_repeats': 12}, sort_keys=True)}
+    text = (ROOT / 'scripts' / 'train_completion').read_text()
+    assert 'python -m training runtime --weights "$weights" --downsample 10' in text
