@@ -97,8 +97,8 @@ def build_parser():
     pose.add_argument('--depth', nargs='+', help='depth files registered to the colour, one '
                       'per --rgb (PNG or .npy); without: RGB only (needs --detections and '
                       'RGB weights)')
-    pose.add_argument('--objects', required=True, help='object catalogue YAML, e.g. '
-                      'config/objects/lmo.yaml')
+    pose.add_argument('--objects', required=True, help='object catalogue YAML: a path, or '
+                      'relative to the package share folder (e.g. config/objects/lmo.yaml)')
     pose.add_argument('--mesh-dir', help='folder of the meshes (replaces the mesh_dir of the '
                       'catalogue)')
     pose.add_argument('--detections', nargs='+', help='BOP-style detections JSON, one per '
@@ -149,7 +149,8 @@ def build_parser():
     bench.add_argument('--sample-dir', default='.cache/sample/000000',
                        help='pose: BOP scene folder whose ground-truth boxes are the given '
                             'detections (default: the bundled sample)')
-    bench.add_argument('--objects', help='pose: object catalogue (default: the demo set)')
+    bench.add_argument('--objects', help='pose: object catalogue, as pose --objects (default: '
+                       'the demo set)')
     bench.add_argument('--mesh-dir', help='pose: folder of the catalogue meshes')
     bench.add_argument('--hypotheses', type=int, default=4,
                        help='pose: starting rotations of the ICP refinement (default 4)')
@@ -249,8 +250,9 @@ def _run_complete(args):
 def _run_pose(args):
     import json
 
-    from rgbd_perception.io.images import read_depth, read_rgb
     from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.data_paths import data_file
+    from rgbd_perception.io.images import read_depth, read_rgb
     from rgbd_perception.io.pose_json import poses_to_json, read_detections
     from rgbd_perception.stages.pose import PoseStage
 
@@ -261,7 +263,7 @@ def _run_pose(args):
                                f'{len(files)}')
     if args.out is not None and len(args.rgb) != 1:
         raise CommandError('--out takes one frame; use --out-dir for several')
-    catalogue = load_catalogue(args.objects, args.mesh_dir)
+    catalogue = load_catalogue(data_file(args.objects), args.mesh_dir)
     stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
                       min_score=args.min_score, rotation_source=args.rotation_source,
                       hypotheses=args.hypotheses)

@@ -1,11 +1,13 @@
 """Object catalogues: the shipped YAML files load; bad files give errors naming the problem."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rgbd_perception.geometry.meshes import surface_points
 from rgbd_perception.io.catalogue import CatalogueError, load_catalogue
-from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.io.data_paths import bundled_weights, data_file, share_path
 
 
 def test_demo_catalogue_loads_its_shipped_meshes():
@@ -70,3 +72,15 @@ def test_surface_points_cover_the_faces_of_a_coarse_box():
     inside_faces = (offset < 0.9 * half).sum(axis=1) >= 2     # away from edges and corners
     assert inside_faces.mean() > 0.5
     np.testing.assert_array_equal(points, surface_points(box, 2000, np.random.default_rng(0)))
+
+
+def test_catalogue_paths_resolve_from_any_directory(tmp_path, monkeypatch):
+    """A share-relative name finds the package's file anywhere; a user's own file is kept."""
+    monkeypatch.chdir(tmp_path)
+    shipped = data_file('config/objects/demo.yaml')
+    assert shipped == share_path('config', 'objects', 'demo.yaml') and shipped.is_file()
+    own = tmp_path / 'config' / 'objects' / 'demo.yaml'
+    own.parent.mkdir(parents=True)
+    own.write_text('name: mine\n')
+    assert data_file('config/objects/demo.yaml') == Path('config/objects/demo.yaml')
+    assert load_catalogue(shipped).weights == bundled_weights('pose_demo.safetensors')

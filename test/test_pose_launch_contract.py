@@ -7,18 +7,17 @@ section, and the topics RViz shows must be ones those nodes publish (or the came
 """
 
 import ast
-from pathlib import Path
 
 from rclpy.parameter import Parameter
 import yaml
 
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS, \
     DepthCompletionNode
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS, HhaNode
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseNode
 
-ROOT = Path(__file__).resolve().parents[1]
 NODE_CLASSES = {'depth_completion_node': (DepthCompletionNode, COMPLETION_PARAMETERS),
                 'hha_node': (HhaNode, HHA_PARAMETERS), 'pose_node': (PoseNode, POSE_PARAMETERS)}
 CAMERA_TOPICS = {'rgb/image_raw', 'rgb/camera_info', 'depth/image_raw', 'depth/camera_info'}
@@ -27,7 +26,7 @@ NAMESPACE = '/camera'
 
 def launched_nodes():
     """Return [{package, executable, name, remappings}] of the Node() calls of pose.launch.py."""
-    tree = ast.parse((ROOT / 'launch' / 'pose.launch.py').read_text())
+    tree = ast.parse(share_path('launch', 'pose.launch.py').read_text())
     nodes = []
     for call in ast.walk(tree):
         if isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'Node':
@@ -44,16 +43,16 @@ def test_launch_starts_the_three_nodes_and_rviz():
     nodes = {n['executable']: n for n in launched_nodes()}
     assert set(nodes) == {'depth_completion_node', 'hha_node', 'pose_node', 'rviz2'}
     assert ('depth/image_raw', 'depth/completed') in nodes['hha_node']['remappings']
-    source = (ROOT / 'launch' / 'pose.launch.py').read_text()
+    source = share_path('launch', 'pose.launch.py').read_text()
     for name in ('rgbd_perception.yaml', 'rgbd_perception.rviz'):
-        assert f"'{name}'" in source and (ROOT / 'config' / name).is_file()
+        assert f"'{name}'" in source and share_path('config', name).is_file()
     for argument in ('camera', 'params_file', 'device', 'rviz'):
         assert f"DeclareLaunchArgument('{argument}'" in source
 
 
 def test_parameter_file_sections_match_the_declared_parameters():
     """Every launched node has a section whose keys are exactly its declared parameters."""
-    document = yaml.safe_load((ROOT / 'config' / 'rgbd_perception.yaml').read_text())
+    document = yaml.safe_load(share_path('config', 'rgbd_perception.yaml').read_text())
     ours = [n for n in launched_nodes() if n['package'] == 'rgbd_perception']
     assert set(document) == {f"/**/{n['name']}" for n in ours}
     for node in ours:
@@ -64,7 +63,7 @@ def test_parameter_file_sections_match_the_declared_parameters():
 
 def rviz_topics():
     """Return the topic names of every display of config/rgbd_perception.rviz."""
-    config = yaml.safe_load((ROOT / 'config' / 'rgbd_perception.rviz').read_text())
+    config = yaml.safe_load(share_path('config', 'rgbd_perception.rviz').read_text())
     displays = config['Visualization Manager']['Displays']
     return {d['Topic']['Value'] for d in displays if 'Topic' in d}, \
         {d['Class'] for d in displays}
@@ -73,7 +72,7 @@ def rviz_topics():
 def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_weights,
                                                     untrained_pose_weights):
     """Each RViz topic is published by a launched node (remaps applied) or the camera."""
-    document = yaml.safe_load((ROOT / 'config' / 'rgbd_perception.yaml').read_text())
+    document = yaml.safe_load(share_path('config', 'rgbd_perception.yaml').read_text())
     published, subscribed = set(), set()
     for node in (n for n in launched_nodes() if n['package'] == 'rgbd_perception'):
         node_class, _ = NODE_CLASSES[node['name']]

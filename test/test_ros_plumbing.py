@@ -15,6 +15,7 @@ import yaml
 from rgbd_perception.errors import InputError
 from rgbd_perception.geometry.camera import Intrinsics, IntrinsicsError
 from rgbd_perception.geometry.detections import DetectionError
+from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.io.images import FileFormatError
 from rgbd_perception.io.pose_json import DetectionFileError
 from rgbd_perception.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
@@ -33,7 +34,6 @@ from rgbd_perception.stages.depth_input import ColourError, DepthError, RawDepth
 from rgbd_perception.stages.hha import HhaStage
 from rgbd_perception.stages.pose import PoseStage
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / 'config'
 FASTDDS = '{http://www.eprosima.com}'
 MIDDLEWARE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'ROS_AUTOMATIC_DISCOVERY_RANGE',
                         'RMW_IMPLEMENTATION')
@@ -451,7 +451,7 @@ def test_parameter_names_unique(config):
 
 def config_parameters(config):
     """Return the ros__parameters of config/<config>, skipping when it is absent."""
-    path = CONFIG_DIR / config
+    path = share_path('config', config)
     if not path.is_file():
         pytest.skip(f'{path} not present')
     document = yaml.safe_load(path.read_text())

@@ -1,16 +1,32 @@
 """
-The one lookup of the package's own data files: config/, launch/ and the bundled weights.
+The one lookup of the package's own data files: config/, launch/, weights, Fast DDS profile.
 
 Everything that needs a file shipped with the package asks here, so a ROS install (colcon,
-share directory) and a venv (editable install, source tree) behave alike.
+share directory) and a venv (editable install, source tree) behave alike.  Two kinds:
+
+* package data (:func:`package_file`): files inside the Python package (``weights/``,
+  ``ros/fastdds_profile.xml``), next to the code wherever it is installed;
+* share data (:func:`share_path`): ``config/`` and ``launch/``, in the share directory of a
+  ROS install or the source tree of an editable install; :func:`data_file` takes a user's
+  path or one relative to it.
 """
 
 from pathlib import Path
 
-#: The bundled exported weights (package data next to the code, in a venv and on a ROS install).
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / 'weights'
+#: The installed Python package (package data lives inside it).
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 #: The source-tree root (config/, launch/) of an editable install; share_path's fallback.
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ROOT = PACKAGE_DIR.parent
+
+
+def package_file(*parts):
+    """Return the path of a file inside the Python package (parts like 'weights', 'x.json')."""
+    return PACKAGE_DIR.joinpath(*parts)
+
+
+def bundled_weights(name):
+    """Return the path of a bundled weights file (e.g. 'pose_demo.safetensors')."""
+    return package_file('weights', name)
 
 
 def share_path(*parts):
@@ -30,6 +46,12 @@ def share_path(*parts):
     return source if not path.exists() and source.exists() else path
 
 
-def bundled_weights(name):
-    """Return the path of a bundled weights file (e.g. 'pose_demo.safetensors')."""
-    return WEIGHTS_DIR / name
+def data_file(path):
+    """
+    Return a user-given data file: ``path`` itself when it names a file, else share_path(path).
+
+    So 'config/objects/demo.yaml' finds the package's catalogue from any working directory,
+    while a path to the user's own file is used as given.
+    """
+    path = Path(path)
+    return path if path.is_file() else share_path(path)

@@ -4,15 +4,16 @@ ROS middleware settings for venv mode (no ROS install): large images, local disc
 Imported before rclpy initialises, so it must not import rclpy itself.
 """
 
-from importlib import resources
 import os
+
+from rgbd_perception.io.data_paths import package_file
 
 FASTDDS_PROFILE = 'fastdds_profile.xml'
 
 
 def fastdds_profile_path():
     """Return the path of the Fast DDS profile shipped with the package."""
-    return str(resources.files('rgbd_perception.ros').joinpath(FASTDDS_PROFILE))
+    return str(package_file('ros', FASTDDS_PROFILE))
 
 
 def configure_venv_middleware(environ=None):

@@ -9,8 +9,6 @@ built-in detector or, with use_label_image, from objects/labels: an instance-lab
 (mono8 / 16UC1 / 32SC1, pixel value = catalogue object id, 0 = background) of the colour size.
 """
 
-from pathlib import Path
-
 from geometry_msgs.msg import PoseArray
 from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
@@ -18,7 +16,7 @@ from visualization_msgs.msg import MarkerArray
 from rgbd_perception.geometry.detections import detections_from_labels
 from rgbd_perception.geometry.pose_overlay import draw_poses
 from rgbd_perception.io.catalogue import load_catalogue
-from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.io.data_paths import data_file
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
 from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
 from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT, LABEL_ENCODINGS
@@ -69,9 +67,7 @@ class PoseNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('pose_node', POSE_PARAMETERS, 'pose', **kwargs)
         params = self.params
-        path = Path(params['objects'])
-        catalogue = load_catalogue(path if path.is_file() else share_path(path),
-                                   params['mesh_dir'] or None)
+        catalogue = load_catalogue(data_file(params['objects']), params['mesh_dir'] or None)
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
                                refine=params['refine'], min_score=params['min_score'],
                                rotation_source=params['rotation_source'],

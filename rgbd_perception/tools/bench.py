@@ -155,14 +155,14 @@ def run_pose_benchmark(args):
     import torch
 
     from rgbd_perception.io.catalogue import load_catalogue
-    from rgbd_perception.io.data_paths import share_path
+    from rgbd_perception.io.data_paths import data_file
     from rgbd_perception.stages.pose import PoseStage
 
     if not Path(args.sample_dir).is_dir():
         raise ValueError(f'{args.sample_dir}: no BOP scene folder (render the bundled sample: '
                          'python -m training sample --out .cache/sample)')
     frames = _pose_frames(args.sample_dir)
-    catalogue = load_catalogue(args.objects or share_path('config', 'objects', 'demo.yaml'),
+    catalogue = load_catalogue(data_file(args.objects or 'config/objects/demo.yaml'),
                                args.mesh_dir)
     objects = float(np.mean([len(f[3]) for f in frames]))
     for refine in (True, False):

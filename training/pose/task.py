@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from rgbd_perception.io.catalogue import load_catalogue
-from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.io.data_paths import data_file
 from rgbd_perception.models.pose import PoseNet
 from training.framework.base_task import Task
 from training.pose.augment import add_occluders, drop_depth, jitter_crops
@@ -47,9 +47,7 @@ class PoseTask(Task):
     def __init__(self, config):
         super().__init__(config)
         objects = config['objects']
-        path = Path(objects['catalogue'])
-        self.catalogue = load_catalogue(path if path.is_file() else share_path(path),
-                                        objects['mesh_dir'])
+        self.catalogue = load_catalogue(data_file(objects['catalogue']), objects['mesh_dir'])
         rng = np.random.default_rng(0)
         points, symmetric, diameters = [], [], []
         for obj_id in self.catalogue.ids:
