@@ -52,7 +52,21 @@ def _add_completion_options(parser, method_option=True):
 
 def _add_intrinsics(parser, required=True):
     parser.add_argument('--intrinsics', nargs=4, type=float, required=required,
-                        metavar=('FX', 'FY', 'CX', 'CY'), help='pinhole intrinsics in pixels')
+                        metavar=('FX', 'FY', 'CX', 'CY'),
+                        help='pinhole intrinsics in pixels; CX, CY in the --pixel-origin '
+                             'convention')
+    parser.add_argument('--pixel-origin', type=int, choices=(0, 1), default=0,
+                        help='coordinate of the first pixel centre that CX, CY count from: 0 '
+                             '(default; OpenCV, ROS camera_info) or 1 (MATLAB: the NYU Depth '
+                             'v2 toolbox, the reference HHA code)')
+
+
+def _parse_intrinsics(args):
+    """Replace the 4 numbers of args.intrinsics, where given, by Intrinsics of --pixel-origin."""
+    if getattr(args, 'intrinsics', None) is not None:
+        from rgbd_perception.geometry.camera import Intrinsics
+
+        args.intrinsics = Intrinsics(*args.intrinsics, pixel_origin=args.pixel_origin)
 
 
 def _add_depth_scale(parser):
@@ -189,14 +203,12 @@ def _process_frames(command, paths, process_frame):
 
 
 def _run_hha(args):
-    from rgbd_perception.geometry.camera import Intrinsics
     from rgbd_perception.io.images import read_depth, write_rgb
     from rgbd_perception.stages.hha import HhaStage
 
     if args.raw_depth is not None and len(args.raw_depth) != len(args.depth):
         raise CommandError(f'--raw-depth needs one file per --depth ({len(args.depth)}), '
                            f'got {len(args.raw_depth)}')
-    intrinsics = Intrinsics(*args.intrinsics)
     stage = HhaStage(device=args.device, gravity=args.gravity, compile_kernels=args.compile)
     out_dir = Path(args.out_dir)
 
@@ -204,7 +216,7 @@ def _run_hha(args):
         depth = read_depth(depth_path)
         raw = None if args.raw_depth is None else read_depth(args.raw_depth[index])
         start = time.perf_counter()
-        hha = stage(depth, intrinsics, raw_depth=raw, depth_scale=args.depth_scale)
+        hha = stage(depth, args.intrinsics, raw_depth=raw, depth_scale=args.depth_scale)
         elapsed_ms = 1000.0 * (time.perf_counter() - start)
         target = out_dir / f'{Path(depth_path).stem}.png'
         write_rgb(target, hha)
@@ -274,7 +286,7 @@ def _run_pose(args):
         detections = None if args.detections is None else \
             read_detections(args.detections[index], rgb.shape[:2])
         start = time.perf_counter()
-        estimates = stage(rgb, depth, tuple(args.intrinsics), detections,
+        estimates = stage(rgb, depth, args.intrinsics, detections,
                           depth_scale=args.depth_scale)
         elapsed_ms = 1000.0 * (time.perf_counter() - start)
         target = Path(args.out) if args.out is not None else \
@@ -327,6 +339,7 @@ def main(argv=None):
     """Entry point of ``rgbd-perception``; returns the process exit status."""
     args = build_parser().parse_args(argv)
     try:
+        _parse_intrinsics(args)
         HANDLERS[args.command](args)
     except (CommandError, ValueError, OSError) as exc:
         print(f'rgbd-perception {args.command}: error: {exc}', file=sys.stderr)

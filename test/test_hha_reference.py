@@ -4,13 +4,19 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbd_perception.cli import main
 from rgbd_perception.geometry import box_filter, hha as hha_module
 from rgbd_perception.geometry.camera import Intrinsics
+from rgbd_perception.io.images import read_rgb
 from rgbd_perception.stages.hha import HhaStage
 
-# NYU Depth v2 colour camera, as used by the reference MATLAB code (1-based pixels).
-NYU = Intrinsics(fx=518.85790117450188, fy=519.46961112127485,
-                 cx=325.58244941119034, cy=253.73616633400465)
+# NYU Depth v2 colour camera as the toolbox and the reference MATLAB code give it (1-based),
+# and the same camera in the OpenCV / ROS convention (cx, cy 1 smaller), as typed by a user.
+NYU_NUMBERS = ('518.85790117450188', '519.46961112127485', '325.58244941119034',
+               '253.73616633400465')
+NYU_ZERO_BASED_NUMBERS = ('518.85790117450188', '519.46961112127485', '324.58244941119034',
+                          '252.73616633400465')
+NYU = Intrinsics(*(float(v) for v in NYU_NUMBERS), pixel_origin=1)
 NYU_DEPTH_SCALE = 1e-4  # the reference PNGs store 0.1 mm units
 
 
@@ -94,3 +100,29 @@ def test_missing_pixels_get_saturated_disparity():
     hha = HhaStage(device='cpu')(depth, Intrinsics(50.0, 50.0, 25.0, 20.0))
     assert (hha[10:20, 10:20, 0] == 255).all()
     assert (hha[30:, 30:, 0] == round(31000 / 200)).all()
+
+
+def cli_hha(folder, out_dir, *options):
+    """Run ``rgbd-perception hha`` on the reference depth; return the written (H, W, 3) RGB."""
+    assert main(['hha', '--depth', str(folder / '0.png'), '--out-dir', str(out_dir),
+                 '--depth-scale', str(NYU_DEPTH_SCALE), '--device', 'cpu', *options]) == 0
+    return read_rgb(out_dir / '0.png')
+
+
+@pytest.mark.parametrize('options', [
+    ['--intrinsics', *NYU_NUMBERS, '--pixel-origin', '1'],
+    ['--intrinsics', *NYU_ZERO_BASED_NUMBERS],
+    ['--intrinsics', *NYU_ZERO_BASED_NUMBERS, '--pixel-origin', '0'],
+], ids=['matlab_numbers', 'zero_based_default', 'zero_based_explicit'])
+def test_cli_matches_matlab_in_either_convention(reference, shared_data, tmp_path, options):
+    """The CLI reproduces MATLAB from its 1-based numbers and from the 0-based calibration."""
+    _, _, matlab = reference
+    assert np.array_equal(cli_hha(shared_data('hha_reference'), tmp_path, *options), matlab)
+
+
+def test_cli_reads_intrinsics_as_zero_based_by_default(reference, shared_data, tmp_path):
+    """Without --pixel-origin 1, MATLAB's numbers are a camera shifted by one pixel."""
+    _, _, matlab = reference
+    hha = cli_hha(shared_data('hha_reference'), tmp_path, '--intrinsics', *NYU_NUMBERS)
+    assert np.array_equal(hha[..., 0], matlab[..., 0])  # disparity ignores the intrinsics
+    assert not np.array_equal(hha, matlab)

@@ -1,28 +1,12 @@
-"""Point-cloud geometry of the pose stage: back-projection, RANSAC planes, rigid fits, ICP."""
+"""Point-cloud geometry of the pose stage: RANSAC planes, rigid fits, ICP."""
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from rgbd_perception.geometry.point_cloud import (back_project, fit_plane_ransac, icp,
-                                                  inlier_share, project, rigid_fit)
+from rgbd_perception.geometry.point_cloud import fit_plane_ransac, icp, inlier_share, rigid_fit
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import share_path
-
-INTRINSICS = (500.0, 510.0, 319.5, 239.5)
-
-
-def test_back_projection_inverts_projection():
-    """Pixels back-projected at their depth project onto themselves (0-based centres)."""
-    depth = np.zeros((4, 6))
-    depth[1, 2], depth[3, 5] = 2.0, 0.5
-    points = back_project(depth, INTRINSICS)
-    np.testing.assert_allclose(points[:, 2], [2.0, 0.5])
-    np.testing.assert_allclose(project(points, INTRINSICS), [[2, 1], [5, 3]], atol=1e-9)
-    np.testing.assert_allclose(points[0], [(2 - 319.5) * 2 / 500, (1 - 239.5) * 2 / 510, 2])
-    mask = np.zeros((4, 6), bool)
-    mask[3, 5] = True
-    assert back_project(depth, INTRINSICS, mask).shape == (1, 3)
 
 
 def test_ransac_finds_the_table_among_outliers():

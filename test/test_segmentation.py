@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rgbd_perception.geometry.segmentation import depth_edges, segment_candidates
+from rgbd_perception.geometry.camera import depth_edges
+from rgbd_perception.geometry.segmentation import segment_candidates
 from rgbd_perception.io.bop import BopScene
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig

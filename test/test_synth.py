@@ -8,13 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbd_perception.geometry.camera import depth_edges, project
 from rgbd_perception.geometry.meshes import load_mesh, Mesh, read_obj
 from rgbd_perception.io.images import read_depth
 from training.synth import cli
 from training.synth.annotate import bounding_box
 from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_SCALE_MM,
                                        frame_depth_scale)
-from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at, project
+from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
 from training.synth.mesh_tools import face_colour_atlas, write_ply
@@ -22,9 +23,9 @@ from training.synth.placement import (CLEARANCE, Occupancy, place_resting, Recta
                                       resting_faces)
 from training.synth.render import Renderer, stable_normals
 from training.synth.scene import Body, Lighting, Scene, SceneOptions
-from training.synth.sensor import (apply_sensor, dark_holes, depth_edges, depth_normals,
-                                   edge_effects, flicker_dropout, gaussian_noise, grazing_holes,
-                                   PRESETS, projector_shadow, view_directions)
+from training.synth.sensor import (apply_sensor, dark_holes, depth_normals, edge_effects,
+                                   flicker_dropout, gaussian_noise, grazing_holes, PRESETS,
+                                   projector_shadow, view_directions)
 from training.synth.shapes import box_mesh, cylinder_mesh, sphere_mesh
 from training.synth.silhouette import rasterize_triangles
 
@@ -243,7 +244,7 @@ def test_edge_effects_change_only_edges():
     depth[10:30, 10:30] = 1.0
     result = edge_effects(depth, np.random.default_rng(4), dropout=0.5, flying=1.0)
     changed = result != depth
-    edges = depth_edges(depth)
+    edges = depth_edges(depth, missing_is_edge=True)
     assert changed.any() and np.all(edges[changed])
     moved = changed & (result > 0)
     assert moved.any() and np.all((result[moved] > 1.0) & (result[moved] < 2.0))
@@ -399,7 +400,7 @@ def test_sensor_models_change_depth_only_as_documented(dataset):
         assert np.all(clean[valid] > 0)
         sigma = 0.0012 + 0.0019 * clean ** 2
         flying = valid & (np.abs(sensor - clean) > 6 * sigma + 1e-4)
-        assert np.all(depth_edges(clean.astype(np.float32))[flying])
+        assert np.all(depth_edges(clean.astype(np.float32), missing_is_edge=True)[flying])
         # A larger tolerance than the generator's: only pixels surely in its shadow.
         shadow = projector_shadow(clean.astype(np.float32), k, 0.075, tolerance_px=0.5) == 0
         shadow &= clean > 0

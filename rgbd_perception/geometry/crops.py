@@ -1,5 +1,5 @@
 """
-Object-centred square crops (seed 004: centred on the detection, no resizing distortion).
+Object-centred square crops (Khan 2025: centred on the detection, no resizing distortion).
 
 A crop window is the square of side ``context`` x the box's longer side centred on the box;
 it is resampled to S x S pixels by one isotropic scale (so shapes keep their aspect), with
@@ -9,6 +9,8 @@ zeros outside the image.  The depth channel is relative: (z - z_ref) / DEPTH_UNI
 
 import cv2
 import numpy as np
+
+from rgbd_perception.geometry.camera import pixel_rays
 
 DEPTH_UNIT_M = 0.1
 DEPTH_CLIP = 3.0
@@ -26,9 +28,8 @@ def square_window(bbox, context=1.2):
 
 
 def window_ray(window, intrinsics):
-    """Return the (3,) unit ray through a window's centre (0-based pixel centres)."""
-    fx, fy, cx, cy = intrinsics
-    ray = np.array([(window[0] - cx) / fx, (window[1] - cy) / fy, 1.0])
+    """Return the (3,) unit ray through a window's centre (intrinsics: see as_intrinsics)."""
+    ray = np.array([*pixel_rays(intrinsics, window[0], window[1]), 1.0])
     return ray / np.linalg.norm(ray)
 
 

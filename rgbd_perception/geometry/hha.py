@@ -91,7 +91,8 @@ class HhaEncoder:
         Encode depth as HHA.
 
         depth_m: (H, W) float64 tensor, metres, 0 where there is no measurement.
-        intrinsics: :class:`rgbd_perception.geometry.camera.Intrinsics`.
+        intrinsics: :class:`rgbd_perception.geometry.camera.Intrinsics` of either pixel origin
+        (each used exactly as given; 1-based numbers are the reference's arithmetic).
         missing: optional (H, W) bool tensor of pixels without depth for the normal fits;
         by default ``depth_m == 0`` (pass the raw sensor's zeros when depth_m was filled).
         gravity: optional (3,) direction of gravity (down) in the camera optical frame;
@@ -102,7 +103,7 @@ class HhaEncoder:
         depth_cm = depth_m * 100.0
         if missing is None:
             missing = depth_m == 0
-        a, b = ray_slopes(*depth_cm.shape, intrinsics, device=device)
+        a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_cm.shape))
         points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
         planes = self._moment_planes(depth_cm, ~missing, a, b)
         normals = self._oriented_normals(box_sum(planes, ANGLE_NORMAL_RADIUS), points)

@@ -1,45 +1,14 @@
 """
-Point clouds of depth images for the pose stage: back-projection, support planes, ICP.
+Point clouds for the pose stage: support planes by RANSAC, rigid fits and ICP.
 
-Pixel convention here is OpenCV's / ROS camera_info's (0-based pixel centres): pixel (row v,
-column u) with depth z is the point ((u - cx) z / fx, (v - cy) z / fy, z) in the camera
-optical frame (x right, y down, z forward), metres.  (The HHA geometry alone follows its
-MATLAB reference's 1-based grid.)  numpy float64 throughout; rigid fits use RoMa.
+Points are (N, 3) float64 metres in the camera optical frame (x right, y down, z forward), as
+:func:`rgbd_perception.geometry.camera.back_project` returns them; rigid fits use RoMa.
 """
 
 import numpy as np
 import roma
 from scipy.spatial import cKDTree
 import torch
-
-
-def back_project(depth, intrinsics, mask=None):
-    """
-    Return (N, 3) float64 points of the valid pixels of ``depth`` (and of ``mask``).
-
-    depth: (H, W) metres, 0 = missing; intrinsics: (fx, fy, cx, cy) or an object with those
-    attributes; mask: optional (H, W) bool.  Points are in row-major pixel order.
-    """
-    fx, fy, cx, cy = intrinsic_values(intrinsics)
-    valid = depth > 0 if mask is None else (depth > 0) & mask
-    rows, cols = np.nonzero(valid)
-    z = depth[rows, cols].astype(np.float64)
-    return np.stack([(cols - cx) * z / fx, (rows - cy) * z / fy, z], axis=1)
-
-
-def project(points, intrinsics):
-    """Return (N, 2) pixel coordinates (u, v) of (N, 3) camera points with z > 0."""
-    fx, fy, cx, cy = intrinsic_values(intrinsics)
-    points = np.asarray(points, np.float64)
-    return np.stack([fx * points[:, 0] / points[:, 2] + cx,
-                     fy * points[:, 1] / points[:, 2] + cy], axis=1)
-
-
-def intrinsic_values(intrinsics):
-    """Return (fx, fy, cx, cy) floats of a 4-sequence or an object with those attributes."""
-    if hasattr(intrinsics, 'fx'):
-        return intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
-    return tuple(float(v) for v in intrinsics)
 
 
 def fit_plane_ransac(points, threshold=0.01, iterations=200, rng=None):

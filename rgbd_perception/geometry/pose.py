@@ -13,7 +13,7 @@ import roma
 import torch
 import torch.nn.functional as F
 
-from rgbd_perception.geometry.point_cloud import project
+from rgbd_perception.geometry.camera import project
 
 
 def ray_rotation(rays):

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from rgbd_perception.geometry.point_cloud import project
+from rgbd_perception.geometry.camera import project
 
 #: Box edges between the corners of box_corners() (indices into its 8 rows).
 BOX_EDGES = ((0, 1), (1, 3), (3, 2), (2, 0), (4, 5), (5, 7), (7, 6), (6, 4), (0, 4), (1, 5),

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from rgbd_perception.geometry.point_cloud import back_project, fit_plane_ransac
+from rgbd_perception.geometry.camera import back_project, depth_edges
+from rgbd_perception.geometry.point_cloud import fit_plane_ransac
 
 
 @dataclass(frozen=True)
@@ -49,15 +50,6 @@ def plane_pixels(depth, intrinsics, threshold=0.012, max_planes=4, min_plane_sha
     mask = np.zeros(depth.shape, bool)
     mask[rows[on_plane], cols[on_plane]] = True
     return mask
-
-
-def depth_edges(depth, relative_jump=0.03):
-    """Return the (H, W) bool mask of pixels next to a depth jump above relative_jump * z."""
-    depth = depth.astype(np.float32)
-    largest = cv2.dilate(depth, np.ones((3, 3), np.uint8))
-    smallest = cv2.erode(np.where(depth > 0, depth, np.inf).astype(np.float32),
-                         np.ones((3, 3), np.uint8))
-    return (depth > 0) & (largest - smallest > relative_jump * depth)
 
 
 def segment_candidates(depth, intrinsics, min_pixels=150, min_extent=0.02, max_extent=0.5,

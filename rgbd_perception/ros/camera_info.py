@@ -12,8 +12,9 @@ class CameraInfoError(InputError):
 
 def intrinsics_from_camera_info(msg, image_shape):
     """
-    Return :class:`Intrinsics` from ``msg`` after checking it against the image.
+    Return the 0-based :class:`Intrinsics` of ``msg`` after checking it against the image.
 
+    K of a camera_info is in OpenCV's convention: pixel centres at 0-based coordinates.
     image_shape: (H, W, ...) of the image the camera_info belongs to. Raises
     CameraInfoError when the size differs from the image's, K is not 9 finite numbers,
     or fx, fy are not > 0.
@@ -28,4 +29,4 @@ def intrinsics_from_camera_info(msg, image_shape):
     fx, fy, cx, cy = k[0], k[4], k[2], k[5]
     if fx <= 0 or fy <= 0:
         raise CameraInfoError(f'camera_info K has fx={fx}, fy={fy}; both must be > 0')
-    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy)
+    return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, pixel_origin=0)

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rgbd_perception.geometry.camera import as_intrinsics, back_project
 from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
 from rgbd_perception.geometry.detections import DetectionError, PoseEstimate
 from rgbd_perception.geometry.meshes import surface_points
-from rgbd_perception.geometry.point_cloud import back_project, icp, inlier_share, intrinsic_values
+from rgbd_perception.geometry.point_cloud import icp, inlier_share
 from rgbd_perception.geometry.pose import (box_mask, depth_translation, distance_from_box,
                                            egocentric_rotation, reference_depth, subset)
 from rgbd_perception.geometry.segmentation import segment_candidates
@@ -113,11 +114,11 @@ class PoseStage:
 
         rgb: (H, W, 3) uint8; depth: (H, W) uint16 (units of depth_scale m) or float metres,
         registered to the colour, or None (RGB only: needs detections and RGB-capable
-        weights); intrinsics: (fx, fy, cx, cy) or Intrinsics, 0-based pixel centres;
-        detections: list of Detection or None (built-in detector).  Raises DepthError,
-        ColourError or DetectionError for unusable input.
+        weights); intrinsics: Intrinsics (either pixel origin), or (fx, fy, cx, cy) / K with a
+        0-based principal point; detections: list of Detection or None (built-in detector).
+        Raises DepthError, ColourError or DetectionError for unusable input.
         """
-        rgb, intrinsics = np.asarray(rgb), intrinsic_values(intrinsics)
+        rgb, intrinsics = np.asarray(rgb), as_intrinsics(intrinsics)
         metres = None
         if depth is not None:
             metres = depth_to_metres(depth, depth_scale)

@@ -37,14 +37,13 @@ def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
 
 
 def _bench_frames(args):
-    """Depth frames (uint16) and intrinsics to time: files or the bundled sample."""
+    """Depth frames (uint16), Intrinsics and depth scale to time: files or the bundled sample."""
     if args.depth:
         from rgbd_perception.io.images import read_depth
 
         if args.intrinsics is None:
             raise ValueError('--intrinsics is required with --depth')
-        return [read_depth(p) for p in args.depth], Intrinsics(*args.intrinsics), \
-            args.depth_scale
+        return [read_depth(p) for p in args.depth], args.intrinsics, args.depth_scale
     from rgbd_perception.tools.sample_scene import sample_frame
 
     frames = [sample_frame(i, num_frames=10) for i in range(10)]
@@ -81,8 +80,7 @@ def run_hha_benchmark(args):
     print(format_summary(f'rgbd_perception HHA ({stage.device})', ours))
     if args.baseline_port:
         get_hha = _baseline_port(args.baseline_port)
-        camera = np.array([[intrinsics.fx, 0, intrinsics.cx], [0, intrinsics.fy, intrinsics.cy],
-                           [0, 0, 1]])
+        camera = intrinsics.with_origin(1).matrix()  # the port follows MATLAB's 1-based grid
         metres = [d.astype(np.float64) * scale for d in depths]
         port = latency_summary(_time_calls(lambda d: get_hha(camera, d, d), metres,
                                            args.baseline_frames, 0))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rgbd_perception.geometry.camera import Intrinsics, project, ray_slopes
 from rgbd_perception.io.images import to_depth_mm
 
 BASE_SIZE = (640, 480)
@@ -205,9 +206,9 @@ def sample_frame(index: int, num_frames: int = 30, width: int = 640, height: int
     sx, sy = width / BASE_SIZE[0], height / BASE_SIZE[1]
     fx, fy, cx, cy = BASE_INTRINSICS
     fx, fy, cx, cy = fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
+    camera = Intrinsics(fx, fy, cx, cy)
     rot, o = camera_pose(index, num_frames)
-    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
-    d_cam = np.stack([(u - cx) / fx, (v - cy) / fy, np.ones_like(u)])
+    d_cam = np.stack(np.broadcast_arrays(*ray_slopes(camera, (height, width)), 1.0))
     d = np.einsum('ij,jhw->ihw', rot, d_cam)  # world rays (3, H, W); ray parameter t = depth
     d[d == 0.0] = 1e-12  # avoid 0/0 in the slab tests
 
@@ -226,7 +227,7 @@ def sample_frame(index: int, num_frames: int = 30, width: int = 640, height: int
         p = rot.T @ (corners - o[:, None])
         if p[2].min() < 0.05:
             return np.s_[:, :]
-        pu, pv = fx * p[0] / p[2] + cx, fy * p[1] / p[2] + cy
+        pu, pv = project(p.T, camera).T
         return np.s_[max(int(pv.min()) - 1, 0):max(int(pv.max()) + 2, 0),
                      max(int(pu.min()) - 1, 0):max(int(pu.max()) + 2, 0)]
 

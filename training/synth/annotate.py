@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.synth.camera import project
+from rgbd_perception.geometry.camera import project
 from training.synth.silhouette import rasterize_triangles
 
 

@@ -2,8 +2,9 @@
 Pinhole camera of the synthetic world: K, its exact OpenGL matrices and metric depth.
 
 Conventions: world frame in metres with +z up, gravity along -z; camera optical frame as in
-REP 103 (x right, y down, z forward); K = [[f, 0, cx], [0, f, cy], [0, 0, 1]] with pixel
-centres at integer coordinates, f = H / (2 tan(vfov / 2)), cx = (W - 1) / 2, cy = (H - 1) / 2.
+REP 103 (x right, y down, z forward); K = [[f, 0, cx], [0, f, cy], [0, 0, 1]] in the 0-based
+convention of :mod:`rgbd_perception.geometry.camera` (which projects and back-projects with it),
+f = H / (2 tan(vfov / 2)), cx = (W - 1) / 2, cy = (H - 1) / 2.
 
 TinyRenderer samples pixel column i at NDC x = 2 i / W - 1 and image row r at NDC
 y = 1 - 2 (r + 1) / H (measured with edges at sub-pixel positions). The projection matrix that
@@ -22,17 +23,17 @@ import math
 
 import numpy as np
 
+from rgbd_perception.geometry.camera import Intrinsics
+
 #: Optical frame (x right, y down, z forward) -> OpenGL camera frame (x right, y up, z back).
 OPTICAL_TO_GL = np.diag([1.0, -1.0, -1.0])
 GRAVITY_WORLD = np.array([0.0, 0.0, -1.0])
 
 
 def intrinsics_from_vfov(width, height, vfov_deg):
-    """Return the (3, 3) float64 K of a W x H image with the given vertical field of view."""
+    """Return the 0-based (3, 3) float64 K of a W x H image of vertical field of view vfov_deg."""
     focal = height / (2.0 * math.tan(math.radians(vfov_deg) / 2.0))
-    return np.array([[focal, 0.0, (width - 1) / 2.0],
-                     [0.0, focal, (height - 1) / 2.0],
-                     [0.0, 0.0, 1.0]])
+    return Intrinsics(focal, focal, (width - 1) / 2.0, (height - 1) / 2.0).matrix()
 
 
 def projection_matrix(k, width, height, near, far):
@@ -88,8 +89,3 @@ def look_at(eye, target, roll_rad=0.0):
 def gravity_in_camera(rotation_w2c):
     """Return the (3,) unit gravity (down) direction in the camera optical frame."""
     return rotation_w2c @ GRAVITY_WORLD
-
-
-def project(points_c, k):
-    """Return (N, 2) pixel coordinates (u, v) of (N, 3) optical-frame points (z > 0)."""
-    return (points_c[:, :2] / points_c[:, 2:3]) * [k[0, 0], k[1, 1]] + [k[0, 2], k[1, 2]]

@@ -14,18 +14,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rgbd_perception.geometry.camera import depth_edges, ray_slopes
 
-def _ray_slopes(k, shape):
-    """Return x/z (1, W) and y/z (H, 1) float32 of the rays through the pixel centres."""
-    height, width = shape
-    x = (np.arange(width, dtype=np.float32) - np.float32(k[0, 2])) / np.float32(k[0, 0])
-    y = (np.arange(height, dtype=np.float32) - np.float32(k[1, 2])) / np.float32(k[1, 1])
-    return x[None, :], y[:, None]
+
+def _ray_slopes_32(k, shape):
+    """Return x/z (1, W) and y/z (H, 1) float32 of the rays through the pixel centres of K."""
+    return tuple(slopes.astype(np.float32) for slopes in ray_slopes(k, shape))
 
 
 def view_directions(k, shape):
     """Return (3, H, W) float32 unit vectors from the camera through the pixel centres."""
-    x, y = _ray_slopes(k, shape)
+    x, y = _ray_slopes_32(k, shape)
     x, y = np.broadcast_arrays(x, y)
     length = np.sqrt(x * x + y * y + 1.0)
     return np.stack([x / length, y / length, 1.0 / length])
@@ -53,7 +52,7 @@ def depth_normals(depth, k):
     scaled by fx fy / z and turned towards the camera (its dot product with the ray is -z).
     """
     z = depth.astype(np.float32)
-    x, y = _ray_slopes(k, depth.shape)
+    x, y = _ray_slopes_32(k, depth.shape)
     du = np.float32(k[0, 0]) * _one_sided_step(z, 1)
     dv = np.float32(k[1, 1]) * _one_sided_step(z, 0)
     normals = np.stack([du, dv, -(du * x + dv * y + z)])
@@ -73,30 +72,17 @@ def gaussian_noise(depth, rng, sigma_0=0.0012, sigma_2=0.0019):
     return np.where(valid & (noisy > 0), noisy, 0.0).astype(np.float32)
 
 
-def depth_edges(depth, jump=0.03):
-    """
-    Return (H, W) bool: valid pixels next to a depth discontinuity.
-
-    A discontinuity is a 4-neighbour that is missing or whose depth differs by more than
-    jump * z (relative).
-    """
-    padded = np.pad(depth, 1, mode='edge')
-    edges = np.zeros(depth.shape, bool)
-    for dv, du in ((0, 1), (2, 1), (1, 0), (1, 2)):
-        neighbour = padded[dv:dv + depth.shape[0], du:du + depth.shape[1]]
-        edges |= (neighbour <= 0) | (np.abs(neighbour - depth) > jump * depth)
-    return edges & (depth > 0)
-
-
 def edge_effects(depth, rng, jump=0.03, dropout=0.5, flying=0.2):
     """
-    Drop and smear pixels at depth discontinuities (:func:`depth_edges`).
+    Drop and smear pixels at depth discontinuities.
 
-    Each edge pixel is dropped (0) with probability `dropout`; of the others, a fraction
-    `flying` becomes a flying pixel: a uniform random depth between the nearest and farthest
-    valid depth of its 3 x 3 neighbourhood.
+    Edge pixels: :func:`rgbd_perception.geometry.camera.depth_edges` with relative jump
+    `jump`, missing neighbours counting as discontinuities.  Each edge pixel is dropped (0)
+    with probability `dropout`; of the others, a fraction `flying` becomes a flying pixel: a
+    uniform random depth between the nearest and farthest valid depth of its 3 x 3
+    neighbourhood.
     """
-    edges = depth_edges(depth, jump)
+    edges = depth_edges(depth, jump, missing_is_edge=True)
     valid = depth > 0
     kernel = np.ones((3, 3), np.uint8)
     nearest = cv2.erode(np.where(valid, depth, np.inf).astype(np.float32), kernel)
