@@ -22,6 +22,7 @@ MACHINE_IS_BIGENDIAN = int(sys.byteorder == 'big')
 EXPECTED_FORMS = {
     '16UC1': (np.uint16, (HEIGHT, WIDTH), 2),
     '32FC1': (np.float32, (HEIGHT, WIDTH), 4),
+    '64FC1': (np.float64, (HEIGHT, WIDTH), 8),
     'bgr8': (np.uint8, (HEIGHT, WIDTH, 3), 3),
     'bgra8': (np.uint8, (HEIGHT, WIDTH, 4), 4),
     'mono16': (np.uint16, (HEIGHT, WIDTH), 2),
@@ -117,8 +118,8 @@ def test_padded_rows_are_ignored(encoding):
 
 
 @pytest.mark.parametrize('encoding,wire_dtype', [
-    ('16UC1', '>u2'), ('mono16', '>u2'), ('32FC1', '>f4'),
-    ('16UC1', '<u2'), ('mono16', '<u2'), ('32FC1', '<f4'),
+    ('16UC1', '>u2'), ('mono16', '>u2'), ('32FC1', '>f4'), ('64FC1', '>f8'),
+    ('16UC1', '<u2'), ('mono16', '<u2'), ('32FC1', '<f4'), ('64FC1', '<f8'),
 ])
 def test_byte_order_flag(encoding, wire_dtype):
     """A message flagged big- or little-endian decodes to native byte order, equal values."""

@@ -1,7 +1,8 @@
 """The image encodings the nodes accept on each kind of input topic, and REP 118's depth unit."""
 
-#: Depth images: 16-bit in DEPTH_SCALE_16BIT metres, or 32-bit float metres (REP 118).
-DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1')
+#: Depth images: 16-bit in DEPTH_SCALE_16BIT metres, or float metres (REP 118: 32-bit; 64-bit
+#: carries float64 depth, such as NYU's 0.1 mm values, without rounding).
+DEPTH_ENCODINGS = ('16UC1', 'mono16', '32FC1', '64FC1')
 #: REP 118: 16-bit depth images are in millimetres.
 DEPTH_SCALE_16BIT = 0.001
 #: Colour encodings and the channel order that makes each RGB (mono8 is repeated).
