@@ -28,8 +28,8 @@ setup(
     zip_safe=True,
     maintainer='rgbd_perception developers',
     maintainer_email='rgbd-perception@users.noreply.github.com',
-    description='RGB-D perception for ROS 2: HHA images, depth completion, mono depth, '
-                'object poses.',
+    description='RGB-D perception for ROS 2: HHA images, depth completion, 6-DoF object '
+                'poses.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={

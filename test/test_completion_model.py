@@ -11,7 +11,7 @@ from rgbd_perception.models.depth_completion import VanishingDepthNet
 from rgbd_perception.models.positional_depth_encoding import (MISSING_VALUE,
                                                               PositionalDepthEncoding)
 
-#: Wavelengths in mm of the 32-channel PDE for 15 m listed in seed 001, appendix A.2.
+#: Wavelengths in mm of the 32-channel PDE for 15 m listed in Koch et al. 2025, appendix A.2.
 PAPER_WAVELENGTHS_MM = (15000.0, 9034.65, 5441.66, 3277.5664, 1974.111, 1189.0267, 716.1628,
                         431.352, 259.8076, 156.4847, 94.2523, 56.7691, 34.1926, 20.5945,
                         12.4043, 7.4712)

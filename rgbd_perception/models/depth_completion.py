@@ -1,5 +1,5 @@
 """
-Vanishing Depth completion network (seed 001): RGB + sparse depth -> dense metric depth.
+Vanishing Depth completion network (Koch et al. 2025): RGB + sparse depth -> dense metric depth.
 
 A torchvision RGB encoder and a depth encoder over the positional depth encoding run side by
 side; squeeze-and-excitation fusion adds the RGB features into the depth branch at the four

@@ -1,15 +1,15 @@
 """
-Object pose network (seeds 003 and 004): a ResNet-18 on an object-centred crop.
+Object pose network: a ResNet-18 on an object-centred crop (papers: docs/references.md).
 
-Input: a square crop centred on the object (no aspect distortion), RGB-D (seed 003: colour plus
-depth relative to the object's depth) or RGB only (seed 004).  The ResNet-18 trunk's 512-d
-feature feeds three heads:
+Input: a square crop centred on the object (no aspect distortion), RGB-D (Doumanoglou et al.
+2016: colour plus depth relative to the object's depth) or RGB only (Khan 2025).  The
+ResNet-18 trunk's 512-d feature feeds three heads:
 
 * ``embedding``: a unit-length feature f (64-128 d) for the relative-viewpoint contrastive
-  pre-training (seed 004), the feature-pose distance loss (seed 003) and nearest-neighbour
-  template matching;
+  pre-training (Khan 2025), the feature-pose distance loss (Doumanoglou et al. 2016) and
+  nearest-neighbour template matching;
 * ``classifier``: object identity logits (the built-in detector's classifier);
-* ``rotation``: two FC layers (seed 004) regressing one rotation per catalogue object, as a
+* ``rotation``: two FC layers (Khan 2025) regressing one rotation per catalogue object, as a
   quaternion, a 6D Gram-Schmidt or a 9D Procrustes representation (RoMa).
 
 The rotation is allocentric: relative to the camera ray through the crop centre (what a

@@ -1,4 +1,4 @@
-"""Positional depth encoding (PDE) of Vanishing Depth (seed 001, section 3.1 and A.2)."""
+"""Positional depth encoding (PDE) of Vanishing Depth (Koch et al. 2025, section 3.1 and A.2)."""
 
 import math
 

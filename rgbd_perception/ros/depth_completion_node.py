@@ -4,7 +4,8 @@ depth_completion_node: rgb/image_raw + depth/image_raw + depth/camera_info -> de
 depth/completed is 32FC1 metres with the header of the depth.  The depth must be registered
 to the colour image (REP 118); the classical method subscribes to no colour.  camera_info
 must match the depth's size; with publish_hha its intrinsics turn the completed depth into
-hha/image in this process (HHA from filled depth, the lesson of seed 000).
+hha/image in this process (HHA from filled depth: holes in the depth spoil HHA, the lesson
+of the RGB-D SimSiam report in docs/references.md).
 """
 
 from sensor_msgs.msg import CameraInfo, Image

@@ -1,5 +1,5 @@
 """
-Rotation by nearest neighbour on learned features (seed 003's template matching).
+Rotation by nearest neighbour on learned features (template matching, Doumanoglou et al. 2016).
 
 A template bank holds the unit embeddings f of training crops with their allocentric
 rotations and object heads, computed with one exported PoseNet (``python -m training

@@ -62,7 +62,7 @@ def contact_sheet(rows, labels, tile_width=320):
 
 
 #: The demo's nodes: name -> extra ros-args.  depth_completion_node also publishes HHA from
-#: the completed depth, remapped beside hha_node's HHA of the raw depth (the lesson of seed 000);
+#: the completed depth, remapped beside hha_node's HHA of the raw depth (HHA from filled depth);
 #: pose_node finds the demo catalogue's objects with its built-in detector.
 DEMO_NODES = {
     'hha': ['--params-file', 'hha_node.yaml'],

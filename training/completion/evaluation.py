@@ -1,5 +1,5 @@
 """
-Evaluation of depth completion against IP-Basic at fixed removal rates (seed 001 protocol).
+Evaluation of depth completion against IP-Basic at fixed removal rates (Koch et al. 2025).
 
 A frame's valid input depth loses a given share of its pixels under a seeded Perlin mask; the
 learned model (through the runtime's complete_depth, as the node runs it) and IP-Basic fill

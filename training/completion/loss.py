@@ -1,4 +1,4 @@
-"""Multi-scale balanced scale-invariant loss of Vanishing Depth (seed 001, appendix C)."""
+"""Multi-scale balanced scale-invariant loss of Vanishing Depth (Koch et al. 2025, appendix C)."""
 
 import torch
 import torch.nn.functional as F

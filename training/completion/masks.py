@@ -1,5 +1,5 @@
 """
-Depth removal masks of Vanishing Depth: Perlin, blocky and per-pixel noise (seed 001, A.3).
+Depth removal masks of Vanishing Depth (Koch et al. 2025, A.3): Perlin, blocky, per-pixel noise.
 
 Each noise is a (B, H, W) float field; removing the valid pixels whose noise falls below the
 field's per-sample quantile removes an exact fraction of the valid depth.  Perlin noise is

@@ -1,5 +1,5 @@
 """
-Training-time randomisation of Vanishing Depth (seed 001, section 3.2 and A.3), on batches.
+Training-time randomisation of Vanishing Depth (Koch et al. 2025, section 3.2 and A.3), on batches.
 
 Everything draws from torch's global random state, which checkpoints save and restore, so an
 interrupted run resumes bit-identically.  Input batches: rgb (B, 3, H, W) float in [0, 1],
@@ -75,7 +75,7 @@ def removal_fractions(batch, progress, warm_up):
     """
     Return (batch,) fractions of valid depth to remove, in [0.01, 0.99].
 
-    The curriculum of seed 001: during the first ``warm_up`` share of training the draws
+    The curriculum of Vanishing Depth: during the first ``warm_up`` share of training the draws
     favour reconstruction (u ** 3, mean 0.25) and move towards balanced (uniform, mean 0.5).
     progress: share of training done, in [0, 1].
     """

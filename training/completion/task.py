@@ -24,7 +24,7 @@ from training.framework.base_task import Task
 
 
 class CompletionTask(Task):
-    """Depth completion (seed 001); see the module docstring and configs/completion.yaml."""
+    """Depth completion (Vanishing Depth); see the module docstring and configs/completion.yaml."""
 
     name = 'completion'
     config_name = 'completion.yaml'

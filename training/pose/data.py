@@ -6,9 +6,9 @@ becomes one crop: its visible box, jittered in size and place by a draw from its
 generator (so the crops are the same in every run), cut as the pose stage cuts it
 (rgbd_perception.geometry.crops).  Labels: the catalogue index of the object and its
 allocentric rotation (rgbd_perception.models.pose).  Each crop's partner is another crop of
-the same object whose rotation is the nearest (seed 003's near-pose pairs, seed 004's
-positives); a dataset item is a crop and its partner, so every batch mixes near pairs with
-the far poses of the other items.
+the same object whose rotation is the nearest (the near-pose pairs of Doumanoglou et al.
+2016, the positives of Khan 2025); a dataset item is a crop and its partner, so every batch
+mixes near pairs with the far poses of the other items.
 """
 
 from pathlib import Path

@@ -1,14 +1,14 @@
 """
-Losses of the pose network (seeds 003 and 004), on batches of crops.
+Losses of the pose network (Doumanoglou et al. 2016; Khan 2025), on batches of crops.
 
 * rotation regression: the representation's own distance for asymmetric objects (quaternion:
   sign-invariant min over +-q; 6D / 9D: squared Frobenius distance of the matrices) and, for
   symmetric ones, the shape-match distance (mean closest-point distance of the model points,
   over the diameter) which every symmetric pose minimises alike;
-* feature-pose distance (seed 003): over same-object pairs of the batch,
+* feature-pose distance (Doumanoglou et al. 2016): over same-object pairs of the batch,
   (|f_i - f_j|^2 - d(q_i, q_j))^2 with d = 2 min |q_i -+ q_j|^2 in [0, 4] like |f_i - f_j|^2;
-* occlusion (seed 003): |f(occluded) - f(clean)|^2 of the same crop;
-* relative-viewpoint contrast (seed 004): InfoNCE over cosine similarities, each crop's
+* occlusion (Doumanoglou et al. 2016): |f(occluded) - f(clean)|^2 of the same crop;
+* relative-viewpoint contrast (Khan 2025): InfoNCE over cosine similarities, each crop's
   positive its near-view partner, other crops of the same object within ``near_degrees`` of
   it left out of the negatives.
 """

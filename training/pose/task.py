@@ -5,10 +5,11 @@ Both train on crops of synthetic scenes rendered from the catalogue's meshes
 (training.pose.data); a batch holds crops and their near-view partners, colour-jittered,
 partly with synthetic occluders.  The loss weights (config ``loss``) select the terms:
 
-* pose-selfsup (seed 004): the relative-viewpoint contrastive loss alone trains the ResNet-18
+* pose-selfsup (Khan 2025): the relative-viewpoint contrastive loss alone trains the ResNet-18
   and its embedding; no rotation label enters the loss, only which renders are near views;
-* pose (seeds 003 / 004): rotation regression + feature-pose distance + occlusion + identity
-  classification, optionally starting from pose-selfsup's weights (pretrained.init_weights).
+* pose (Doumanoglou et al. 2016; Khan 2025): rotation regression + feature-pose distance +
+  occlusion + identity classification, optionally starting from pose-selfsup's weights
+  (pretrained.init_weights).
 
 evaluate() runs the pose stage on the held-out scenes (training.pose.evaluation), with the
 rotation head and with nearest-neighbour templates of the training crops.
@@ -164,7 +165,7 @@ def model_rotation(model):
 
 
 class PoseSelfSupervisedTask(PoseTask):
-    """Relative-viewpoint contrastive pre-training (seed 004); configs/pose_selfsup.yaml."""
+    """Relative-viewpoint contrastive pre-training (Khan 2025); configs/pose_selfsup.yaml."""
 
     name = 'pose-selfsup'
     config_name = 'pose_selfsup.yaml'
