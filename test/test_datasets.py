@@ -56,6 +56,8 @@ def test_registry_names_every_reader():
 # NYU Depth v2 ------------------------------------------------------------------------------
 
 NYU_K = np.array([[518.857901, 0, 325.582449], [0, 519.469611, 253.736166], [0, 0, 1]])
+#: A 1-based (MATLAB) K minus this is the 0-based K of the same camera (every sample's K).
+ONE_PIXEL = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def test_nyu_reads_transposed_mat(nyu_root):
     dataset = NyuDepthV2(root)
     assert len(dataset) == 3
     sample = dataset[0]
-    assert_sample(sample, rgb[0], depth[0], NYU_K)
+    assert_sample(sample, rgb[0], depth[0], NYU_K - ONE_PIXEL)
     np.testing.assert_array_equal(sample.labels, labels[0])
     assert sample.gravity is None
     # (class, instance) pairs of frame 0: (3, 0), (7, 1), (7, 2).
@@ -172,7 +174,7 @@ def test_sun_rgbd_decodes_depth_and_gravity(sun_root):
     assert len(dataset) == 2
     kinect, realsense = dataset[0], dataset[1]
     expected = np.minimum(millimetres / 1000.0, 8.0)
-    assert_sample(kinect, np.full((H, W, 3), 40, np.uint8), expected, K)
+    assert_sample(kinect, np.full((H, W, 3), 40, np.uint8), expected, K - ONE_PIXEL)
     assert kinect.depth[0, 1] == 8.0 and kinect.depth[0, 0] == 0.0
     # Pitched down by 30 degrees: down is +y (image down) tilted towards +z (forward).
     angle = np.radians(30.0)
@@ -181,7 +183,8 @@ def test_sun_rgbd_decodes_depth_and_gravity(sun_root):
     assert kinect.name == 'kv1/NYUdata/NYU0001'
     np.testing.assert_allclose(realsense.depth, np.minimum((millimetres + 1) / 1000.0, 8.0),
                                rtol=1e-6)
-    np.testing.assert_array_equal(realsense.K, K + 1)
+    # Its file holds K + 1: fx, fy one larger; cx, cy one larger and converted to 0-based.
+    np.testing.assert_array_equal(realsense.K, K + np.diag([1.0, 1.0, 0.0]))
     assert realsense.gravity is None and realsense.labels is None
     assert np.abs(realsense.rgb.astype(int) - 100).max() <= 2  # JPEG
 
@@ -494,7 +497,7 @@ def test_washington_reads_crops(washington_root):
                                          'apple/apple_2_4_1', 'banana/banana_1_2_5']
     sample = dataset[0]
     assert_sample(sample, colour(1), units(1, 4000) / 1000.0,
-                  [[570.3, 0, 321.0 - 201], [0, 570.3, 241.0 - 151], [0, 0, 1]])
+                  [[570.3, 0, 321.0 - 201], [0, 570.3, 241.0 - 151], [0, 0, 1]] - ONE_PIXEL)
     assert sample.label == 0 and sample.object_ids.tolist() == [0]
     np.testing.assert_array_equal(sample.masks[0], units(1) % 2 > 0)
     assert dataset[3].label == 1 and dataset[3].masks is None

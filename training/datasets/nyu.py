@@ -16,7 +16,7 @@ Sample fields: rgb; depth = ``depths`` (in-painted, metres) or ``rawDepths`` wit
 ``raw_depth=True`` (0 = missing); labels (H, W) class ids; masks / object_ids = one mask per
 (class, instance) pair as the toolbox's ``get_instance_masks.m`` (only the pair (0, 0) is
 dropped), ids = the class id of each; gravity None.  K: the colour camera of the toolbox's
-``camera_params.m`` (1-based MATLAB pixel coordinates).
+``camera_params.m`` (1-based MATLAB numbers), converted to 0-based.
 """
 
 from pathlib import Path
@@ -26,14 +26,15 @@ import numpy as np
 from scipy.io import loadmat
 import torch
 
+from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.io.images import DatasetLayoutError, require
-from training.datasets.sample import intrinsics_matrix, RgbdSample
+from training.datasets.sample import RgbdSample
 
 MAT_FILE = 'nyu_depth_v2_labeled.mat'
 SPLITS_FILE = 'splits.mat'
 SPLIT_KEYS = {'train': 'trainNdxs', 'test': 'testNdxs'}
-NYU_K = intrinsics_matrix(5.1885790117450188e+02, 5.1946961112127485e+02,
-                          3.2558244941119034e+02, 2.5373616633400465e+02)
+NYU_K = Intrinsics(5.1885790117450188e+02, 5.1946961112127485e+02, 3.2558244941119034e+02,
+                   2.5373616633400465e+02, pixel_origin=1).with_origin(0).matrix()
 
 
 def instance_masks(labels, instances):

@@ -1,10 +1,10 @@
 """
 The one sample schema of every real-dataset reader, and the file helpers they share.
 
-Intrinsics convention: ``K`` is the matrix the dataset publishes, used unchanged.  NYU Depth v2,
-SUN RGB-D and Washington RGB-D Object publish values for their MATLAB toolboxes (1-based pixel
-coordinates, as :func:`rgbd_perception.geometry.camera.ray_slopes`); TUM, KITTI, VOID and BOP
-publish OpenCV-style values (0-based pixel centres).  Each reader's docstring says which.
+Intrinsics convention: ``K`` is 0-based (OpenCV / ROS: pixel centres at integer coordinates
+from 0) for every dataset.  TUM, KITTI, VOID and BOP publish such values; NYU Depth v2, SUN
+RGB-D and Washington RGB-D Object publish values for their MATLAB toolboxes (1-based), which
+their readers convert with :class:`rgbd_perception.geometry.camera.Intrinsics`.
 """
 
 from dataclasses import dataclass
@@ -24,7 +24,7 @@ class RgbdSample:
 
     rgb: np.ndarray                         # (H, W, 3) uint8 RGB
     depth: np.ndarray                       # (H, W) float32 metres, 0 = missing
-    K: np.ndarray                           # (3, 3) float64 intrinsics of the registered frame
+    K: np.ndarray                           # (3, 3) float64 0-based K of the registered frame
     depth_gt: np.ndarray | None = None      # (H, W) float32 metres, 0 = missing (completion)
     masks: np.ndarray | None = None         # (N, H, W) bool instance masks
     object_ids: np.ndarray | None = None    # (N,) int64 object / class ids of the masks
@@ -43,8 +43,3 @@ def read_colour(path):
 def read_depth_png(path, metres_per_unit):
     """Read a 16-bit depth PNG as (H, W) float32 metres: value * metres_per_unit, 0 = missing."""
     return to_depth_metres(read_depth(require(path, 'depth image')), metres_per_unit)
-
-
-def intrinsics_matrix(fx, fy, cx, cy):
-    """Return the (3, 3) float64 pinhole matrix of focal lengths and principal point (pixels)."""
-    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])

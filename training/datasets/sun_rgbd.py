@@ -9,7 +9,8 @@ On-disk layout (``root`` = the SUNRGBD folder)::
     <sensor>/<...>/<scene>/extrinsics/<t>.txt     optional, 3 x 4; the last file sorted by name
     <sensor>/<...>/<scene>/seg.mat                optional, ``seglabel`` (H, W)
 
-Scenes are the folders holding both image/ and depth/ (found recursively, sorted).
+Scenes are the folders holding both image/ and depth/ (found recursively, sorted).  K: fx, fy
+and the principal point of intrinsics.txt, converted to 0-based.
 
 Depth: the PNG value v is the depth in millimetres rotated left by 3 bits; the toolbox's
 ``read3dPoints.m`` undoes it as ``bitor(bitshift(v, -3), bitshift(v, 16 - 3))`` on uint16
@@ -34,6 +35,7 @@ import numpy as np
 from scipy.io import loadmat
 import torch
 
+from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.io.images import DatasetLayoutError, read_depth, require, to_depth_metres
 from training.datasets.sample import read_colour, RgbdSample
 
@@ -101,7 +103,8 @@ class SunRgbd(torch.utils.data.Dataset):
         scene = self.scenes[index]
         rgb = read_colour(self.first_file(scene, 'image', '*.jpg'))
         depth = decode_depth(read_depth(self.first_file(scene, self.depth_folder, '*.png')))
-        K = np.loadtxt(require(scene / 'intrinsics.txt', 'intrinsics file')).reshape(3, 3)
+        published = np.loadtxt(require(scene / 'intrinsics.txt', 'intrinsics file'))
+        K = Intrinsics.from_matrix(published, pixel_origin=1).with_origin(0).matrix()
         extrinsics = sorted((scene / 'extrinsics').glob('*.txt'))
         gravity = gravity_from_extrinsics(np.loadtxt(extrinsics[-1])) if extrinsics else None
         seg = scene / 'seg.mat'

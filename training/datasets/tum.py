@@ -25,8 +25,9 @@ import re
 import numpy as np
 import torch
 
+from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.io.images import DatasetLayoutError, require
-from training.datasets.sample import intrinsics_matrix, read_colour, read_depth_png, RgbdSample
+from training.datasets.sample import read_colour, read_depth_png, RgbdSample
 
 DEPTH_FACTOR = 5000.0  # PNG units per metre
 MAX_DIFFERENCE_S = 0.02
@@ -76,7 +77,7 @@ def associate(first, second, max_difference=MAX_DIFFERENCE_S):
 def sequence_intrinsics(name):
     """Return the (3, 3) K of a sequence from 'freiburgN' in its name (ROS default otherwise)."""
     match = re.search(r'freiburg([123])', name)
-    return intrinsics_matrix(*(INTRINSICS[match.group(1)] if match else ROS_DEFAULT_INTRINSICS))
+    return Intrinsics(*(INTRINSICS[match.group(1)] if match else ROS_DEFAULT_INTRINSICS)).matrix()
 
 
 class TumRgbd(torch.utils.data.Dataset):

@@ -18,7 +18,8 @@ split (one held-out instance per category, seeded).
 K: the full-frame camera of the toolbox's ``depthToCloud.m`` (f = 570.3, centre (320, 240),
 1-based MATLAB pixel coordinates) shifted to the crop.  Assumption: the 'x,y' of loc.txt is the
 1-based (column, row) of the crop's top-left pixel, as that function uses it, so the crop's
-principal point is (321 - x, 241 - y); the colour and depth crops share that window.
+principal point is (321 - x, 241 - y) 1-based, (320 - x, 240 - y) 0-based (the K given); the
+colour and depth crops share that window.
 
 Sample fields: rgb, depth (metres), K, label; masks (1, H, W) and object_ids (label,) when the
 mask crop exists, else None; name = '<category>/<instance>_<video>_<frame>'.
@@ -29,8 +30,9 @@ import re
 import numpy as np
 import torch
 
+from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.io.images import DatasetLayoutError, read_mask, require
-from training.datasets.sample import intrinsics_matrix, read_colour, read_depth_png, RgbdSample
+from training.datasets.sample import read_colour, read_depth_png, RgbdSample
 
 FOCAL_PX = 570.3
 CENTRE_PX = (320.0, 240.0)  # 1-based (column, row) of the full 640 x 480 frame
@@ -43,10 +45,11 @@ def natural_key(text):
 
 
 def crop_intrinsics(loc_file):
-    """Return the (3, 3) K of a crop from its loc.txt (1-based top-left 'x,y')."""
+    """Return the 0-based (3, 3) K of a crop from its loc.txt (1-based top-left 'x,y')."""
     x, y = (float(v) for v in re.split(r'[,\s]+', require(loc_file, 'crop location file')
                                        .read_text().strip())[:2])
-    return intrinsics_matrix(FOCAL_PX, FOCAL_PX, CENTRE_PX[0] + 1.0 - x, CENTRE_PX[1] + 1.0 - y)
+    return Intrinsics(FOCAL_PX, FOCAL_PX, CENTRE_PX[0] + 1.0 - x, CENTRE_PX[1] + 1.0 - y,
+                      pixel_origin=1).with_origin(0).matrix()
 
 
 class WashingtonRgbdObject(torch.utils.data.Dataset):
