@@ -1,9 +1,11 @@
-"""Validate sensor_msgs/CameraInfo and turn it into pinhole intrinsics."""
+"""sensor_msgs/CameraInfo and pinhole intrinsics: validate one into Intrinsics, or build one."""
 
 import math
 
+from sensor_msgs.msg import CameraInfo
+
 from rgbd_perception.errors import InputError
-from rgbd_perception.geometry.camera import Intrinsics
+from rgbd_perception.geometry.camera import as_intrinsics, Intrinsics
 
 
 class CameraInfoError(InputError):
@@ -30,3 +32,22 @@ def intrinsics_from_camera_info(msg, image_shape):
     if fx <= 0 or fy <= 0:
         raise CameraInfoError(f'camera_info K has fx={fx}, fy={fy}; both must be > 0')
     return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, pixel_origin=0)
+
+
+def camera_info_message(intrinsics, width, height, header=None):
+    """
+    Return the CameraInfo of an undistorted pinhole camera (plumb_bob, D all zeros).
+
+    intrinsics: Intrinsics (either pixel origin) or what as_intrinsics takes (numbers are
+    0-based); K is written 0-based.  width, height: the image size; header: optional
+    std_msgs/Header.
+    """
+    camera = as_intrinsics(intrinsics).with_origin(0)
+    fx, fy, cx, cy = camera.fx, camera.fy, camera.cx, camera.cy
+    msg = CameraInfo(width=width, height=height, distortion_model='plumb_bob', d=[0.0] * 5,
+                     k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+                     r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+                     p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
+    if header is not None:
+        msg.header = header
+    return msg

@@ -22,21 +22,12 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
+from rgbd_perception.ros.camera_info import camera_info_message
 from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
+from rgbd_perception.ros.spin import spin_until
 
 NAMESPACE = '/demo_camera'
-
-
-def camera_info_message(header, width, height, intrinsics):
-    """Build a CameraInfo (plumb-bob, no distortion) for the given intrinsics."""
-    fx, fy, cx, cy = intrinsics
-    msg = CameraInfo(header=header, width=width, height=height, distortion_model='plumb_bob')
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.d = [0.0] * 5
-    return msg
 
 
 def colourise_depth(depth_mm, max_mm=5000):
@@ -89,6 +80,13 @@ def _start_node(name, device, compile_kernels):
     return subprocess.Popen(command, env=os.environ.copy())
 
 
+def _check_running(processes):
+    """Raise RuntimeError when one of the node processes {name: Popen} has exited."""
+    for name, process in processes.items():
+        if process.poll() is not None:
+            raise RuntimeError(f'{name} node exited with status {process.returncode}')
+
+
 def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0):
     """
     Run hha_node, depth_completion_node and pose_node over a sequence; write ``out_dir``.
@@ -118,20 +116,13 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(player)
 
-        def spin_until(done, limit):
-            deadline = time.monotonic() + limit
-            while not done() and time.monotonic() < deadline:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        raise RuntimeError(f'{name} node exited with status '
-                                           f'{process.returncode}')
-                executor.spin_once(timeout_sec=0.05)
-            return done()
+        def wait(done, limit):
+            return spin_until(executor, done, limit, check=lambda: _check_running(processes))
 
         print(f'[demo] waiting for hha_node, depth_completion_node and pose_node in '
               f'{NAMESPACE} ...', flush=True)
-        if not spin_until(lambda: all(publishers[topic].get_subscription_count() >= count
-                                      for topic, count in DEMO_SUBSCRIBERS.items()), timeout):
+        if not wait(lambda: all(publishers[topic].get_subscription_count() >= count
+                                for topic, count in DEMO_SUBSCRIBERS.items()), timeout):
             raise RuntimeError('the nodes did not subscribe in time')
         round_trips = []
         for frame in frames:
@@ -141,13 +132,13 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
             depth_msg.header.stamp.sec = frame.index + 1
             rgb_msg = numpy_to_image(frame.rgb, 'rgb8', header=depth_msg.header)
             start = time.perf_counter()
-            info = camera_info_message(depth_msg.header, width, height, frame.intrinsics)
+            info = camera_info_message(frame.intrinsics, width, height, depth_msg.header)
             publishers['rgb/camera_info'].publish(info)
             publishers['depth/camera_info'].publish(info)
             publishers['rgb/image_raw'].publish(rgb_msg)
             publishers['depth/image_raw'].publish(depth_msg)
-            if not spin_until(lambda s=frame.index + 1: all(s in r for r in received.values()),
-                              timeout):
+            if not wait(lambda s=frame.index + 1: all(s in r for r in received.values()),
+                        timeout):
                 missing = [t for t, r in received.items() if frame.index + 1 not in r]
                 raise RuntimeError(f'frame {frame.index}: nothing on {", ".join(missing)}')
             round_trips.append(time.perf_counter() - start)
