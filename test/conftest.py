@@ -26,6 +26,26 @@ def context():
 
 
 @pytest.fixture
+def make_client(context):
+    """
+    Return make(namespace, nodes=(), ...) -> ros_harness.Client in this module's context.
+
+    Every client made is closed, with its nodes, after the test.
+    """
+    from ros_harness import Client
+
+    made = []
+
+    def make(namespace, *args, **kwargs):
+        made.append(Client(context, namespace, *args, **kwargs))
+        return made[-1]
+
+    yield make
+    for client in reversed(made):
+        client.close()
+
+
+@pytest.fixture
 def shared_data():
     """
     Return a function mapping parts to a path under ../shared/data.

@@ -7,53 +7,39 @@ import subprocess
 import sys
 import time
 
-from builtin_interfaces.msg import Time
 import numpy as np
 import pytest
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
+from ros_harness import (FRAME_ID, image_message, info_message, seconds_of, stamp_key,
+                         WAIT_S)
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
 from rgbd_perception.geometry.camera import Intrinsics
-from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.stages.hha import HhaStage
 from rgbd_perception.tools.sample_scene import sample_frame
 
-pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS_FILE = REPO / 'config' / 'hha_node.yaml'
-FRAME_ID = 'camera_depth_optical_frame'
 #: Start-up imports torch and may take several seconds.
 STARTUP_S = 60.0
 #: Frames timed at about 10 Hz and the stamp of the first one.
 NUM_FRAMES = 10
 FIRST_STAMP = 100.0
 PERIOD_S = 0.1
-
-
-def stamp(seconds):
-    """Return a builtin_interfaces/Time for float seconds."""
-    sec = int(seconds)
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
-
-
-def stamp_key(msg):
-    """Header stamp of a message as an exact (sec, nanosec) pair."""
-    return (msg.header.stamp.sec, msg.header.stamp.nanosec)
+#: The node's inputs; depth/raw/image_raw is only taken when a params file turns on
+#: mask_from_raw_depth, so the feeder does not wait for a subscriber to it.
+INPUTS = {'depth/image_raw': Image, 'depth/camera_info': CameraInfo,
+          'depth/raw/image_raw': Image}
+REQUIRED_INPUTS = ('depth/image_raw', 'depth/camera_info')
+HHA = 'hha/image'
 
 
 def frame_messages(sample, seconds):
     """Return (depth 16UC1, camera_info) of a sample frame stamped at ``seconds``."""
-    header = Header(stamp=stamp(seconds), frame_id=FRAME_ID)
-    depth = numpy_to_image(sample.depth_mm, '16UC1', header=header)
-    fx, fy, cx, cy = sample.intrinsics
-    info = CameraInfo(header=header, width=depth.width, height=depth.height,
-                      distortion_model='plumb_bob', d=[0.0] * 5,
-                      k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
-    return depth, info
+    depth = image_message(sample.depth_mm, '16UC1', seconds)
+    return depth, info_message(sample.intrinsics, (depth.width, depth.height), seconds)
 
 
 def hha_of(msg):
@@ -98,92 +84,76 @@ class NodeProcess:
             self.process.wait()
 
 
-class Feeder:
-    """A node of the test process that publishes depth frames and collects HHA images."""
+def send(feeder, sample, seconds):
+    """Publish the depth, camera_info and raw depth of one sample frame."""
+    depth, info = frame_messages(sample, seconds)
+    feeder.publish('depth/image_raw', depth)
+    feeder.publish('depth/camera_info', info)
+    feeder.publish('depth/raw/image_raw', depth)
 
-    def __init__(self, context, namespace, reliability='best_effort'):
-        self.node = Node('hha_feeder', namespace=namespace, context=context)
-        qos = qos_profile(reliability, 10)
-        self.depth_pub = self.node.create_publisher(Image, 'depth/image_raw', qos)
-        self.info_pub = self.node.create_publisher(CameraInfo, 'depth/camera_info', qos)
-        # Only used when a params file turns on mask_from_raw_depth; harmless otherwise.
-        self.raw_pub = self.node.create_publisher(Image, 'depth/raw/image_raw', qos)
-        self.received = []
-        self.hha_sub = self.node.create_subscription(
-            Image, 'hha/image', self.received.append, qos_profile('best_effort', 10))
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
 
-    def close(self):
-        """Stop spinning and destroy the node."""
-        self.executor.shutdown()
-        self.node.destroy_node()
+def wait_for_node(feeder, node_process):
+    """Wait until the node in ``node_process`` subscribes the inputs and publishes HHA."""
+    matched = feeder.spin_until(lambda: feeder.matched(REQUIRED_INPUTS), STARTUP_S,
+                                node_process.assert_running)
+    assert matched, f'node did not come up within {STARTUP_S} s:\n{node_process.stderr()}'
 
-    def spin_until(self, predicate, timeout, node_process=None):
-        """Spin until ``predicate()`` or ``timeout`` s; fail early if the node died."""
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if node_process is not None:
-                node_process.assert_running()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return predicate()
-            self.executor.spin_once(timeout_sec=min(0.02, remaining))
-        return True
 
-    def wait_matched(self, node_process):
-        """Wait until the node's subscriptions and its hha/image publisher are matched."""
-        matched = self.spin_until(
-            lambda: self.depth_pub.get_subscription_count() > 0
-            and self.info_pub.get_subscription_count() > 0
-            and self.hha_sub.get_publisher_count() > 0, STARTUP_S, node_process)
-        assert matched, f'node did not come up within {STARTUP_S} s:\n{node_process.stderr()}'
+def warm_up(feeder, sample, node_process, timeout=WAIT_S):
+    """
+    Send one frame a second until an HHA image comes back, then wait for the last one sent.
 
-    def send(self, sample, seconds):
-        """Publish the depth, camera_info and raw depth of one sample frame."""
-        depth, info = frame_messages(sample, seconds)
-        self.depth_pub.publish(depth)
-        self.info_pub.publish(info)
-        self.raw_pub.publish(depth)
-
-    def warm_up(self, sample, node_process, timeout=30.0):
-        """
-        Send one frame a second until an HHA image comes back, then drain the rest.
-
-        The first frame pays for torch's lazy initialisation (about a second at VGA on a
-        CPU) and best-effort discovery may lose the very first message; neither is what
-        the timed frames measure.
-        """
-        deadline = time.monotonic() + timeout
-        seconds = 1.0
-        while not self.received:
-            assert time.monotonic() < deadline, (
-                f'no HHA image within {timeout} s:\n{node_process.stderr()}')
-            self.send(sample, seconds)
-            seconds += 1.0
-            self.spin_until(lambda: bool(self.received), 1.0, node_process)
-        self.spin_until(lambda: False, 2.0, node_process)
-        return self.received[0]
+    The first frame pays for torch's lazy initialisation (about a second at VGA on a
+    CPU) and best-effort discovery may lose the very first message; neither is what
+    the timed frames measure.  On a loaded machine several warm-up frames may be queued at
+    the node; the HHA of the last one sent comes after all of them.
+    """
+    received = feeder.messages(HHA)
+    deadline = time.monotonic() + timeout
+    seconds = 0.0
+    while not received:
+        assert time.monotonic() < deadline, (
+            f'no HHA image within {timeout} s:\n{node_process.stderr()}')
+        seconds += 1.0
+        send(feeder, sample, seconds)
+        feeder.spin_until(lambda: bool(received), 1.0, node_process.assert_running)
+    feeder.spin_until(lambda: seconds_of(received[-1]) == seconds, timeout,
+                      node_process.assert_running)
+    return received[0]
 
 
 @pytest.fixture
-def cleanup():
-    """Collect objects with a clean-up method and call it after the test."""
-    pending = []
-    yield pending.append
-    for obj, method in reversed(pending):
-        getattr(obj, method)()
+def start_node(tmp_path):
+    """Return start(ros_args) -> NodeProcess; every node started is killed after the test."""
+    started = []
+
+    def start(ros_args):
+        started.append(NodeProcess(tmp_path, ros_args))
+        return started[-1]
+
+    yield start
+    for node_process in started:
+        node_process.kill()
 
 
-def test_cli_node_publishes_hha_of_every_frame(context, tmp_path, cleanup):
+@pytest.fixture
+def make_feeder(make_client):
+    """Return make(namespace, reliability): a client that feeds the node and collects HHA."""
+    def make(namespace, reliability='best_effort'):
+        return make_client(namespace, inputs=INPUTS, outputs={HHA: Image},
+                           input_qos=qos_profile(reliability, 10),
+                           output_qos=qos_profile('best_effort', 10))
+
+    return make
+
+
+def test_cli_node_publishes_hha_of_every_frame(start_node, make_feeder):
     """The CLI-started node turns ~10 Hz VGA depth into the HHA of HhaStage, frame by frame."""
     # The node's default keep-last-5 history drops frames whenever it runs slower than the
     # 10 Hz input (a loaded 2-core CPU); a history of NUM_FRAMES makes the count exact.
-    node_process = NodeProcess(tmp_path, ['-r', '__ns:=/xproc', '-p', 'device:=cpu',
-                                          '-p', f'qos_depth:={NUM_FRAMES}'])
-    cleanup((node_process, 'kill'))
-    feeder = Feeder(context, '/xproc')
-    cleanup((feeder, 'close'))
+    node_process = start_node(['-r', '__ns:=/xproc', '-p', 'device:=cpu',
+                               '-p', f'qos_depth:={NUM_FRAMES}'])
+    feeder = make_feeder('/xproc')
 
     # Rendered and encoded while the node starts up.
     samples = [sample_frame(i) for i in range(NUM_FRAMES + 1)]
@@ -192,23 +162,24 @@ def test_cli_node_publishes_hha_of_every_frame(context, tmp_path, cleanup):
                 stage(s.depth_mm, Intrinsics(*s.intrinsics))
                 for i, s in enumerate(samples[1:])}
 
-    feeder.wait_matched(node_process)
-    feeder.warm_up(samples[0], node_process)
-    feeder.received.clear()
+    wait_for_node(feeder, node_process)
+    warm_up(feeder, samples[0], node_process)
+    received = feeder.messages(HHA)
+    received.clear()
 
     next_time = time.monotonic()
     for i, sample in enumerate(samples[1:]):
         feeder.spin_until(lambda: time.monotonic() >= next_time, 1.0)
-        feeder.send(sample, FIRST_STAMP + i * PERIOD_S)
+        send(feeder, sample, FIRST_STAMP + i * PERIOD_S)
         next_time += PERIOD_S
-    feeder.spin_until(lambda: len(feeder.received) >= NUM_FRAMES, 20.0, node_process)
+    feeder.spin_until(lambda: len(received) >= NUM_FRAMES, WAIT_S, node_process.assert_running)
 
-    stamps = [stamp_key(msg) for msg in feeder.received]
+    stamps = [stamp_key(msg) for msg in received]
     assert len(stamps) == len(set(stamps)), f'duplicate HHA images: {stamps}'
-    assert len(feeder.received) >= NUM_FRAMES - 2, (
+    assert len(received) >= NUM_FRAMES - 2, (
         f'only {len(stamps)} of {NUM_FRAMES} frames came back: {stamps}\n'
         f'{node_process.stderr()}')
-    for msg in feeder.received:
+    for msg in received:
         assert stamp_key(msg) in expected, f'unexpected stamp {stamp_key(msg)}'
         assert msg.header.frame_id == FRAME_ID
         np.testing.assert_array_equal(hha_of(msg), expected[stamp_key(msg)])
@@ -219,21 +190,18 @@ def test_cli_node_publishes_hha_of_every_frame(context, tmp_path, cleanup):
     assert 'frame skipped' not in stderr, stderr
 
 
-def test_cli_node_accepts_params_file(context, tmp_path, cleanup):
+def test_cli_node_accepts_params_file(start_node, make_feeder):
     """The node starts with config/hha_node.yaml, serves a frame and stops cleanly."""
     if not PARAMS_FILE.is_file():
         pytest.skip(f'{PARAMS_FILE} does not exist')
-    node_process = NodeProcess(tmp_path, ['-r', '__ns:=/xproc_params',
-                                          '--params-file', str(PARAMS_FILE),
-                                          '-p', 'device:=cpu'])
-    cleanup((node_process, 'kill'))
+    node_process = start_node(['-r', '__ns:=/xproc_params', '--params-file', str(PARAMS_FILE),
+                               '-p', 'device:=cpu'])
     # Reliable publishers match whichever input reliability the file chooses.
-    feeder = Feeder(context, '/xproc_params', reliability='reliable')
-    cleanup((feeder, 'close'))
+    feeder = make_feeder('/xproc_params', reliability='reliable')
 
-    feeder.wait_matched(node_process)
+    wait_for_node(feeder, node_process)
     sample = sample_frame(0)
-    msg = feeder.warm_up(sample, node_process)
+    msg = warm_up(feeder, sample, node_process)
     assert (msg.width, msg.height) == (sample.depth_mm.shape[1], sample.depth_mm.shape[0])
     assert msg.encoding == 'rgb8'
 

@@ -1,7 +1,5 @@
 """HHA exactness against the original MATLAB output on a real NYU Depth v2 frame."""
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -131,61 +129,32 @@ def test_cli_reads_intrinsics_as_zero_based_by_default(reference, shared_data, t
 
 
 @pytest.mark.ros
-@pytest.mark.timeout(120)
-def test_node_with_zero_based_camera_info_matches_matlab(reference, context):
+@pytest.mark.timeout(180)
+def test_node_with_zero_based_camera_info_matches_matlab(reference, context, make_client):
     """
     hha_node given camera_info K = NYU minus 1 in cx, cy (ROS convention) publishes MATLAB's HHA.
 
     The depth travels as 64FC1 metres (value / 10000 in float64, as the reference computed
-    it); 32FC1 would round it.  Written without a shared ROS harness (none exists yet).
+    it); 32FC1 would round it.
     """
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-    from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
+    from ros_harness import image_message, info_message, make_node
+    from sensor_msgs.msg import Image
 
     from rgbd_perception.ros.hha_node import HhaNode
-    from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
+    from rgbd_perception.ros.image_codec import image_to_numpy
 
     depth, _, matlab = reference
-    fx, fy, cx, cy = (float(v) for v in NYU_ZERO_BASED_NUMBERS)
-    node = HhaNode(context=context, namespace='/hha_reference',
-                   parameter_overrides=[Parameter('device', value='cpu')])
-    client = Node('hha_reference_client', namespace='/hha_reference', context=context)
-    reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-    depth_pub = client.create_publisher(Image, 'depth/image_raw', reliable)
-    info_pub = client.create_publisher(CameraInfo, 'depth/camera_info', reliable)
-    received = []
-    client.create_subscription(Image, 'hha/image', received.append, qos_profile_sensor_data)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    executor.add_node(client)
-
-    def spin_until(predicate, seconds):
-        deadline = time.monotonic() + seconds
-        while not predicate() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-        return predicate()
-
-    try:
-        assert spin_until(lambda: depth_pub.get_subscription_count() > 0
-                          and info_pub.get_subscription_count() > 0, 20.0)
-        # Resend with a newer stamp until one frame comes back (best-effort transport).
-        for attempt in range(1, 6):
-            depth_msg = numpy_to_image(depth.astype(np.float64) * NYU_DEPTH_SCALE, '64FC1')
-            depth_msg.header.stamp.sec = attempt
-            depth_msg.header.frame_id = 'camera_depth_optical_frame'
-            info = CameraInfo(header=depth_msg.header, width=depth.shape[1],
-                              height=depth.shape[0], distortion_model='plumb_bob',
-                              d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0])
-            depth_pub.publish(depth_msg)
-            info_pub.publish(info)
-            if spin_until(lambda: received, 10.0):
-                break
-        assert received, 'hha_node published no image'
-        assert np.array_equal(image_to_numpy(received[0], ['rgb8']), matlab)
-    finally:
-        executor.shutdown()
-        client.destroy_node()
-        node.destroy_node()
+    node = make_node(HhaNode, context, '/hha_reference')
+    client = make_client('/hha_reference', [node], outputs={'hha/image': Image})
+    client.wait_matched()
+    metres = depth.astype(np.float64) * NYU_DEPTH_SCALE
+    zero_based = [float(v) for v in NYU_ZERO_BASED_NUMBERS]
+    size = (depth.shape[1], depth.shape[0])
+    # Resend with a newer stamp until one frame comes back (best-effort transport).
+    for attempt in range(1, 6):
+        client.publish('depth/image_raw', image_message(metres, '64FC1', attempt))
+        client.publish('depth/camera_info', info_message(zero_based, size, attempt))
+        if client.spin_until(lambda: client.messages('hha/image'), 10.0):
+            break
+    client.wait_for('hha/image')
+    assert np.array_equal(image_to_numpy(client.messages('hha/image')[0], ['rgb8']), matlab)

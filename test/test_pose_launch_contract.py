@@ -8,7 +8,7 @@ section, and the topics RViz shows must be ones those nodes publish (or the came
 
 import ast
 
-from rclpy.parameter import Parameter
+from ros_harness import make_node
 import yaml
 
 from rgbd_perception.io.data_paths import share_path
@@ -82,10 +82,8 @@ def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_wei
         if node['name'] == 'pose_node':
             values['weights'] = str(untrained_pose_weights['rgbd'])
         remaps = [arg for a, b in node['remappings'] for arg in ('-r', f'{a}:={b}')]
-        instance = node_class(context=context, namespace=NAMESPACE,
-                              cli_args=['--ros-args', *remaps] if remaps else None,
-                              parameter_overrides=[Parameter(k, value=v)
-                                                   for k, v in values.items()])
+        instance = make_node(node_class, context, NAMESPACE,
+                             ['--ros-args', *remaps] if remaps else None, **values)
         published |= {p.topic_name for p in instance.publishers}
         subscribed |= {s.topic_name for s in instance.subscriptions}
         instance.destroy_node()

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ElementTree
 
 from diagnostic_msgs.msg import DiagnosticStatus
 import pytest
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, ReliabilityPolicy
+from ros_harness import make_node
 from sensor_msgs.msg import CameraInfo
 import yaml
 
@@ -150,11 +150,9 @@ def test_nodes_warm_their_stages_up_before_subscribing(
                         or subscribe(node, *args, **kwargs))
     weights = {DepthCompletionNode: tiny_completion_weights,
                PoseNode: untrained_pose_weights['rgbd']}
-    values = dict(parameters, device='cpu')
     if node_class in weights:
-        values['weights'] = str(weights[node_class])
-    node = node_class(context=context, namespace='/warm_up_order', parameter_overrides=[
-        Parameter(name, value=value) for name, value in values.items()])
+        parameters = dict(parameters, weights=str(weights[node_class]))
+    node = make_node(node_class, context, '/warm_up_order', **parameters)
     inputs = len(list(node.subscriptions))
     node.destroy_node()
     assert inputs >= 2
