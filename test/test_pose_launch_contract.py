@@ -8,6 +8,7 @@ section, and the topics RViz shows must be ones those nodes publish (or the came
 
 import ast
 
+import pytest
 from ros_harness import make_node
 import yaml
 
@@ -69,6 +70,7 @@ def rviz_topics():
         {d['Class'] for d in displays}
 
 
+@pytest.mark.ros
 def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_weights,
                                                     untrained_pose_weights):
     """Each RViz topic is published by a launched node (remaps applied) or the camera."""
