@@ -110,8 +110,10 @@ def ray_slopes(camera, shape):
 
     a[0, u], b[v, 0] are :func:`pixel_rays` of column u, row v; the 3D point of pixel [v, u]
     at depth Z is (a[0, u] Z, b[v, 0] Z, Z).  No conversion rounds cx, cy: 1-based intrinsics
-    give MATLAB's (u + 1 - cx) / fx bit for bit, and 0-based ones whose cx, cy are exactly 1
-    smaller give identical slopes (the same real difference, rounded once).
+    give MATLAB's (u + 1 - cx) / fx bit for bit.  0-based numbers one smaller (cx - 1 written
+    as a decimal) give identical slopes whenever cx - 1 and cx lie in the same power-of-two
+    range (their doubles then differ by exactly 1, so the differences are the same real
+    number, rounded once): every principal point not within a pixel above 2, 4, ..., 512.
     """
     height, width = shape
     return pixel_rays(camera, np.arange(width)[None, :], np.arange(height)[:, None])
