@@ -22,7 +22,9 @@ MACHINE_IS_BIGENDIAN = int(sys.byteorder == 'big')
 EXPECTED_FORMS = {
     '16UC1': (np.uint16, (HEIGHT, WIDTH), 2),
     '32FC1': (np.float32, (HEIGHT, WIDTH), 4),
+    '32SC1': (np.int32, (HEIGHT, WIDTH), 4),
     '64FC1': (np.float64, (HEIGHT, WIDTH), 8),
+    '8UC1': (np.uint8, (HEIGHT, WIDTH), 1),
     'bgr8': (np.uint8, (HEIGHT, WIDTH, 3), 3),
     'bgra8': (np.uint8, (HEIGHT, WIDTH, 4), 4),
     'mono16': (np.uint16, (HEIGHT, WIDTH), 2),

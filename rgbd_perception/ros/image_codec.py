@@ -9,8 +9,9 @@ Supported encodings and their numpy form (see ``ENCODINGS``):
 
 * ``rgb8``, ``bgr8``: (H, W, 3) uint8, channel order as stored (never reordered)
 * ``rgba8``, ``bgra8``: (H, W, 4) uint8
-* ``mono8``: (H, W) uint8
+* ``mono8``, ``8UC1``: (H, W) uint8
 * ``mono16``, ``16UC1``: (H, W) uint16
+* ``32SC1``: (H, W) int32 (instance-label images)
 * ``32FC1``: (H, W) float32
 * ``64FC1``: (H, W) float64
 
@@ -33,7 +34,9 @@ from rgbd_perception.ros.image_encodings import COLOUR_ENCODINGS
 ENCODINGS = {
     '16UC1': (np.dtype(np.uint16), 1),
     '32FC1': (np.dtype(np.float32), 1),
+    '32SC1': (np.dtype(np.int32), 1),
     '64FC1': (np.dtype(np.float64), 1),
+    '8UC1': (np.dtype(np.uint8), 1),
     'bgr8': (np.dtype(np.uint8), 3),
     'bgra8': (np.dtype(np.uint8), 4),
     'mono16': (np.dtype(np.uint16), 1),
@@ -91,8 +94,8 @@ def image_to_numpy(msg, expected_encodings=None):
     :param expected_encodings: optional iterable of encoding names the caller accepts
     :returns: C-contiguous, writeable array in native byte order that owns its memory
         (it does not alias ``msg.data``): (H, W, 3) uint8 for rgb8/bgr8, (H, W, 4) uint8
-        for rgba8/bgra8, (H, W) uint8 for mono8, (H, W) uint16 for mono16/16UC1,
-        (H, W) float32 for 32FC1 and (H, W) float64 for 64FC1
+        for rgba8/bgra8, (H, W) uint8 for mono8/8UC1, (H, W) uint16 for mono16/16UC1,
+        (H, W) int32 for 32SC1, (H, W) float32 for 32FC1 and (H, W) float64 for 64FC1
     :raises ImageFormatError: if the message is unsupported or inconsistent
     """
     encoding = msg.encoding
@@ -132,8 +135,9 @@ def numpy_to_image(array, encoding, header=None):
     Encode a numpy array as a sensor_msgs/msg/Image.
 
     The array must have exactly the dtype and shape the encoding calls for (no casting):
-    (H, W, 3) uint8 for rgb8/bgr8, (H, W, 4) uint8 for rgba8/bgra8, (H, W) uint8 for mono8,
-    (H, W) uint16 for mono16/16UC1, (H, W) float32 for 32FC1 and (H, W) float64 for 64FC1;
+    (H, W, 3) uint8 for rgb8/bgr8, (H, W, 4) uint8 for rgba8/bgra8, (H, W) uint8 for
+    mono8/8UC1, (H, W) uint16 for mono16/16UC1, (H, W) int32 for 32SC1, (H, W) float32 for
+    32FC1 and (H, W) float64 for 64FC1;
     H and W must be > 0. An array of the right type stored in non-native byte order is
     accepted and converted.
 
