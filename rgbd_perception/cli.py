@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from rgbd_perception.errors import InputError
 from rgbd_perception.runtime.device import DEVICE_CHOICES
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
@@ -186,15 +187,16 @@ def _process_frames(command, paths, process_frame):
     """
     Call process_frame(index, input path) -> (written path, ms) for every frame's input.
 
-    A frame that raises ValueError is reported on one line naming its file; the others are
-    still processed; CommandError at the end when any failed.
+    A frame whose input is bad (InputError: unreadable file, unusable depth or colour, bad
+    detections) is reported on one line naming its file; the others are still processed;
+    CommandError at the end when any failed.
     """
     failures = 0
     for index, path in enumerate(paths):
         try:
             target, elapsed_ms = process_frame(index, path)
             print(f'{target}  ({elapsed_ms:.1f} ms)')
-        except ValueError as exc:
+        except InputError as exc:
             failures += 1
             message = str(exc) if str(path) in str(exc) else f'{path}: {exc}'
             print(f'rgbd-perception {command}: error: {message}', file=sys.stderr)
