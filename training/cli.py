@@ -6,10 +6,11 @@ training/synth/cli.py), ``data`` (render the folders a task config's data.genera
 as the training scripts do), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
 (metrics JSON and plots), ``export`` (safetensors weights plus manifest), ``runtime`` (the
-manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2) and
-``templates`` (the nearest-neighbour template bank of exported pose weights).  Training and
-export record their command lines in the checkpoint and manifest.  Exit codes: 0 on
-success, 2 for a usage or configuration error, 130 when interrupted.
+manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2),
+``templates`` (the nearest-neighbour template bank of exported pose weights) and
+``eval-real-poses`` (rotation error of pose weights on real frames, RGB only, given
+boxes).  Training and export record their command lines in the checkpoint and manifest.
+Exit codes: 0 on success, 2 for a usage or configuration error, 130 when interrupted.
 """
 
 import argparse
@@ -18,6 +19,8 @@ import json
 from pathlib import Path
 import sys
 
+from rgbd_perception.io.catalogue import CatalogueError
+from rgbd_perception.io.images import DatasetLayoutError
 from rgbd_perception.runtime.device import DeviceError
 from training.framework import checkpoint
 from training.framework.config import ConfigError, default_config, resolve_config
@@ -27,7 +30,8 @@ from training.framework.export import (export_checkpoint, ExportError, upgrade_m
 from training.framework.tasks import TASKS
 from training.framework.trainer import train
 
-USER_ERRORS = (ConfigError, DeviceError, ExportError, FileNotFoundError)
+USER_ERRORS = (CatalogueError, ConfigError, DatasetLayoutError, DeviceError, ExportError,
+               FileNotFoundError)
 #: Commands whose options live in training.synth.cli: name -> (add-arguments, run) functions.
 SYNTH_COMMANDS = {'synth': ('add_arguments', 'run'),
                   'sample': ('add_sample_arguments', 'run_sample')}
@@ -93,7 +97,36 @@ def build_parser():
                            '<weights stem>_templates.safetensors beside the weights)')
     templates.add_argument('overrides', nargs='*', metavar='key=value',
                            help='changes of the stored config, e.g. data.train_dirs=[DIR]')
+    real = commands.add_parser('eval-real-poses', help='rotation error of pose weights on '
+                               'real BOP frames, RGB only, given the true boxes')
+    real.add_argument('--weights', type=Path, required=True, help='exported PoseNet '
+                      '.safetensors (RGB or depth-dropout RGB-D)')
+    real.add_argument('--scene', type=Path, required=True, help='BOP scene folder, e.g. '
+                      '../shared/data/lmo_real_val/test/000002')
+    real.add_argument('--catalogue', default='config/objects/lmo.yaml',
+                      help='object catalogue (models_info.json beside its meshes)')
+    real.add_argument('--mesh-dir', type=Path, help="replaces the catalogue's mesh folder")
+    real.add_argument('--min-visible', type=float, default=0.1,
+                      help='least visible share (visib_fract) of a scored object')
+    real.add_argument('--limit', type=int, help='most images')
+    real.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
+    real.add_argument('--out', type=Path, help='metrics .json to write')
     return parser
+
+
+def run_real_poses(args):
+    """Print (and write to ``args.out``) the real-frame rotation errors of ``args.weights``."""
+    from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.data_paths import data_file
+    from training.pose.real_eval import real_pose_metrics
+    catalogue = load_catalogue(data_file(args.catalogue), args.mesh_dir)
+    metrics = real_pose_metrics(args.weights, args.scene, catalogue, args.device,
+                                args.min_visible, args.limit)
+    text = json.dumps(metrics, indent=2)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + '\n')
+    print(text)
 
 
 def run_templates(args):
@@ -178,6 +211,8 @@ def main(argv=None):
                       ' was dropped: write it with `python -m training runtime`')
         elif args.command == 'templates':
             run_templates(args)
+        elif args.command == 'eval-real-poses':
+            run_real_poses(args)
         elif args.command == 'data':
             return run_data(args)
         else:

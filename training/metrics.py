@@ -164,6 +164,41 @@ def rotation_error_deg(rotation_est, rotation_gt):
     return math.degrees(math.acos(np.clip(cosine, -1.0, 1.0)))
 
 
+def symmetry_rotations(info, max_step=0.01):
+    """
+    Return the (K, 3, 3) float64 rotations of an object's symmetries, the identity first.
+
+    info: the object's BOP models_info.json entry; its ``symmetries_discrete`` (4 x 4
+    row-major model transforms, translation in mm, ignored here) and ``symmetries_continuous``
+    (``axis``, ``offset``) as bop_toolkit_lib/misc.get_symmetry_transformations reads them: a
+    continuous symmetry is sampled every 2 pi / ceil(pi / max_step) radians about its axis
+    and every discrete one (and the identity) is combined with every sample, R_disc @ R_cont.
+    An object without symmetries gives the identity alone.
+    """
+    discrete = [np.eye(3)] + [np.reshape(np.asarray(matrix, np.float64), (4, 4))[:3, :3]
+                              for matrix in info.get('symmetries_discrete', [])]
+    continuous = [np.eye(3)]
+    for symmetry in info.get('symmetries_continuous', []):
+        axis = np.asarray(symmetry['axis'], np.float64)
+        steps = int(np.ceil(np.pi / max_step))
+        angles = 2.0 * np.pi * np.arange(1, steps) / steps
+        continuous += list(Rotation.from_rotvec(angles[:, None] * axis / np.linalg.norm(axis))
+                           .as_matrix())
+    return np.stack([d @ c for d in discrete for c in continuous])
+
+
+def symmetric_rotation_error_deg(rotation_est, rotation_gt, symmetries):
+    """
+    Return the smallest BOP 're' of ``rotation_est`` against the symmetric ground truths.
+
+    symmetries: (K, 3, 3) model-frame symmetry rotations (``symmetry_rotations``); the
+    candidates are rotation_gt @ S_k, each as good a ground truth as rotation_gt itself.
+    """
+    rotation_gt = to_numpy(rotation_gt)
+    return min(rotation_error_deg(rotation_est, rotation_gt @ symmetry)
+               for symmetry in to_numpy(symmetries))
+
+
 def geodesic_distance_deg(rotation_a, rotation_b):
     """
     Return the geodesic angle between two rotations in degrees, robust near 0.
