@@ -16,6 +16,8 @@ import re
 import numpy as np
 import torch
 
+from training.framework.atomic import replace_atomically
+
 CHECKPOINT_DIR = 'checkpoints'
 LATEST = 'latest.pt'
 STEP_PATTERN = re.compile(r'step_(\d{6,})\.pt')
@@ -24,26 +26,6 @@ STEP_PATTERN = re.compile(r'step_(\d{6,})\.pt')
 def step_path(run_dir, step):
     """Return the path of the checkpoint of ``step`` in ``run_dir``."""
     return Path(run_dir) / CHECKPOINT_DIR / f'step_{step:06d}.pt'
-
-
-def replace_atomically(path, write):
-    """Call write(temp_path) for a temporary path beside ``path``, fsync it, rename it to path."""
-    path = Path(path)
-    temp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    temp.unlink(missing_ok=True)
-    try:
-        write(temp)
-        with open(temp, 'rb+') as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_atomic(state, path):

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
+from training.framework.atomic import replace_atomically, sync_file
 from training.synth.mesh_tools import write_ply
 
 DEPTH_SCALE_MM = 0.1
@@ -66,18 +67,26 @@ def _write_mask(path, mask):
 
 def write_frame_images(folder, im_id, rgb, depth_m, depth_clean_m, annotations,
                        depth_scale=DEPTH_SCALE_MM):
-    """Write a frame's rgb, depth, depth_clean (units of depth_scale mm) and masks."""
+    """
+    Write a frame's rgb, depth, depth_clean (units of depth_scale mm) and masks.
+
+    Every file is on disk (fsync) when this returns, so a record written afterwards that the
+    frame is done (training.synth.resume) never outlives its images.
+    """
     folder = Path(folder)
     name = f'{im_id:06d}'
-    write_rgb(folder / 'rgb' / f'{name}.png', rgb)
-    write_depth_png(folder / 'depth' / f'{name}.png', depth_to_png(depth_m, depth_scale))
-    write_depth_png(folder / 'depth_clean' / f'{name}.png',
-                    depth_to_png(depth_clean_m, depth_scale))
+    paths = [folder / kind / f'{name}.png' for kind in ('rgb', 'depth', 'depth_clean')]
+    write_rgb(paths[0], rgb)
+    write_depth_png(paths[1], depth_to_png(depth_m, depth_scale))
+    write_depth_png(paths[2], depth_to_png(depth_clean_m, depth_scale))
     for kind in ('mask', 'mask_visib'):
         (folder / kind).mkdir(parents=True, exist_ok=True)
     for gt_index, annotation in enumerate(annotations):
-        _write_mask(folder / 'mask' / f'{name}_{gt_index:06d}.png', annotation.mask)
-        _write_mask(folder / 'mask_visib' / f'{name}_{gt_index:06d}.png', annotation.mask_visib)
+        for kind, mask in (('mask', annotation.mask), ('mask_visib', annotation.mask_visib)):
+            paths.append(folder / kind / f'{name}_{gt_index:06d}.png')
+            _write_mask(paths[-1], mask)
+    for path in paths:
+        sync_file(path)
 
 
 def frame_entries(k, rotation_w2c, translation_w2c, gravity, annotations,
@@ -105,7 +114,7 @@ def _flat(array):
 
 def write_json(path, data):
     """
-    Write a dict as JSON the way the BOP toolkit does: one line per top-level key.
+    Write a dict as JSON the way the BOP toolkit does: one line per top-level key; atomically.
 
     Keys that are numbers are ordered numerically; values are compact with sorted keys, so
     equal data gives identical bytes.
@@ -113,7 +122,8 @@ def write_json(path, data):
     keys = sorted(data, key=lambda key: (0, int(key), '') if key.isdigit() else (1, 0, key))
     lines = [f'  {json.dumps(key)}: {json.dumps(data[key], sort_keys=True)}' for key in keys]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text('{\n' + ',\n'.join(lines) + '\n}\n')
+    text = '{\n' + ',\n'.join(lines) + '\n}\n'
+    replace_atomically(path, lambda temp: temp.write_text(text))
 
 
 def write_scene_files(folder, entries_by_im_id):
@@ -133,4 +143,5 @@ def write_dataset_files(out, catalogue, k, width, height):
     write_json(out / 'objects.json', {str(m.obj_id): m.description() for m in catalogue})
     write_json(out / 'models' / 'models_info.json', {str(m.obj_id): m.info() for m in catalogue})
     for model in catalogue:
-        write_ply(out / 'models' / f'obj_{model.obj_id:06d}.ply', model.mesh)
+        replace_atomically(out / 'models' / f'obj_{model.obj_id:06d}.ply',
+                           lambda temp, mesh=model.mesh: write_ply(temp, mesh))
