@@ -3,6 +3,8 @@
 import argparse
 import json
 from pathlib import Path
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -17,11 +19,12 @@ from training.synth.bop_writer import (DEPTH_SCALE_MM, depth_to_png, FAR_DEPTH_S
                                        frame_depth_scale)
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov, look_at
 from training.synth.catalogue import build_catalogue
-from training.synth.generate import generate, SynthConfig
+from training.synth.generate import FrameWriter, generate, SynthConfig
 from training.synth.mesh_tools import face_colour_atlas, write_ply
 from training.synth.placement import (CLEARANCE, Occupancy, place_resting, Rectangle,
                                       resting_faces)
 from training.synth.render import Renderer, stable_normals
+from training.synth.resume import FolderError
 from training.synth.scene import Body, Lighting, Scene, SceneOptions
 from training.synth.sensor import (apply_sensor, dark_holes, depth_normals, edge_effects,
                                    flicker_dropout, gaussian_noise, grazing_holes, PRESETS,
@@ -447,7 +450,11 @@ def test_apply_sensor_without_a_model_copies():
 
 
 def test_cli_runs_and_refuses_a_used_folder(tmp_path, capsys):
-    """add_arguments + run: a tiny dataset, frames/s printed; a non-empty --out is refused."""
+    """
+    add_arguments + run: a tiny dataset, frames/s printed; the same options again do nothing.
+
+    Other options, or a non-empty --out that no synth run made, are refused with status 2.
+    """
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     out = tmp_path / 'cli'
@@ -456,5 +463,75 @@ def test_cli_runs_and_refuses_a_used_folder(tmp_path, capsys):
     assert cli.run(parser.parse_args(argv)) == 0
     assert 'frames/s' in capsys.readouterr().out
     assert (out / '000000' / 'rgb' / '000000.png').is_file()
+    assert cli.run(parser.parse_args(argv)) == 0
+    assert 'nothing to do' in capsys.readouterr().out
+    assert cli.run(parser.parse_args(argv + ['--seed', '1'])) == 2
+    assert 'seed: 0 there, 1 here' in capsys.readouterr().err
+    (tmp_path / 'used').mkdir()
+    (tmp_path / 'used' / 'notes.txt').write_text('not a dataset')
+    argv[1] = str(tmp_path / 'used')
     assert cli.run(parser.parse_args(argv)) == 2
     assert 'not an empty folder' in capsys.readouterr().err
+
+
+def _interrupt_at(monkeypatch, stop_index):
+    """Make FrameWriter (in this process) raise KeyboardInterrupt at frame stop_index."""
+    render_frame = FrameWriter.__call__
+
+    def interrupted(writer, index):
+        if index == stop_index:
+            raise KeyboardInterrupt
+        return render_frame(writer, index)
+
+    monkeypatch.setattr(FrameWriter, '__call__', interrupted)
+
+
+def test_an_interrupted_render_resumes_to_the_same_bytes(dataset, catalogue, tmp_path,
+                                                         monkeypatch):
+    """A second run renders only the frames not done; the folder equals an uninterrupted one."""
+    out = tmp_path / 'resumed'
+    _interrupt_at(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        generate(_config(out), catalogue)
+    monkeypatch.undo()
+    assert _read_json(out / 'synth.json')['complete'] is False
+    assert (out / '000000' / 'scene_gt.json').is_file()
+    # Frame 0 as if killed while writing it, and a temporary file an atomic write left.
+    (out / '.frames' / '00000000.json').unlink()
+    (out / '000000' / 'rgb' / '000000.png').write_bytes(b'partial')
+    (out / '000000' / '.scene_gt.json.1.tmp').write_text('{')
+    assert generate(_config(out), catalogue)[0] == 2
+    assert _files(out) == _files(dataset)
+    assert generate(_config(out), catalogue)[0] == 0
+    with pytest.raises(FolderError, match='seed: 7 there, 8 here'):
+        generate(_config(out, seed=8), catalogue)
+
+
+def test_data_resumes_an_interrupted_partial_folder(tmp_path, monkeypatch, capsys):
+    """render_generated: FOLDER.partial of an interrupted run is resumed, then renamed."""
+    out = tmp_path / 'data'
+    generated_by = (f'python -m training synth --out {out} --frames 2 --width 64 --height 48 '
+                    '--sources procedural')
+    _interrupt_at(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        cli.render_generated(generated_by)
+    monkeypatch.undo()
+    assert not out.exists() and (tmp_path / 'data.partial' / '.frames').is_dir()
+    assert cli.render_generated(generated_by) == 0
+    assert '1 frames of 64x48' in capsys.readouterr().out
+    assert _read_json(out / 'synth.json')['complete'] and not (out / '.frames').exists()
+    rgb = sorted(p.name for p in (out / '000000' / 'rgb').iterdir())
+    assert rgb == ['000000.png', '000001.png']
+
+
+@pytest.mark.slow
+def test_ray_tasks_write_the_bytes_of_the_local_pool(dataset, catalogue, tmp_path, monkeypatch):
+    """A local 2-CPU Ray instance writes what two pool processes write, then stops."""
+    ray = pytest.importorskip('ray')
+    check = 'import sys, training.synth.cli; assert "ray" not in sys.modules'
+    subprocess.run([sys.executable, '-c', check], check=True)  # only --ray imports Ray
+    generate(_config(tmp_path / 'pool'), catalogue, workers=2)
+    monkeypatch.setenv('RAY_ADDRESS', 'local')  # start a private instance, join none
+    assert generate(_config(tmp_path / 'ray'), catalogue, workers=2, ray='auto')[0] == 3
+    assert not ray.is_initialized()
+    assert _files(tmp_path / 'ray') == _files(tmp_path / 'pool') == _files(dataset)

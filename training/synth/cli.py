@@ -21,6 +21,7 @@ from rgbd_perception.geometry.meshes import MeshError
 from training.framework.config import ConfigError
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
 from training.synth.generate import generate, SynthConfig
+from training.synth.resume import FolderError
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
 from training.synth.sequence import SampleConfig, SampleFolderError, write_sample
@@ -40,7 +41,9 @@ def _positive(text):
 def add_arguments(parser):
     """Add the options of ``synth`` to an argparse parser."""
     parser.add_argument('--out', required=True,
-                        help='output folder (new or empty): BOP scenes, models, objects.json')
+                        help='output folder (new, empty, or an interrupted render of the same '
+                             'options: its missing frames are rendered): BOP scenes, models, '
+                             'objects.json, synth.json')
     parser.add_argument('--frames', type=_positive, default=10, help='frames to render')
     parser.add_argument('--seed', type=int, default=0,
                         help='random seed; frame i uses numpy Generator([seed, i])')
@@ -51,8 +54,13 @@ def add_arguments(parser):
     parser.add_argument('--sources', default=','.join(SOURCES),
                         help=f'comma-separated object sources out of {",".join(SOURCES)} '
                              '(default: all; "given" needs --objects)')
-    parser.add_argument('--workers', type=_positive, default=1,
-                        help='rendering processes (default 1)')
+    parser.add_argument('--workers', type=_positive,
+                        help='rendering processes (default 1); with --ray auto: the CPUs of '
+                             'the local Ray instance it starts (default all)')
+    parser.add_argument('--ray', metavar='auto|ADDRESS',
+                        help='render frames as Ray tasks: auto joins the Ray instance started '
+                             'on this machine or starts one; ADDRESS joins that cluster (the '
+                             'output folder must be shared by its nodes)')
     _add_image_size(parser)
     parser.add_argument('--vfov', type=float, default=49.1,
                         help='vertical field of view in degrees (default 49.1: fy about 525 px '
@@ -78,11 +86,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    """Render the dataset of parsed ``synth`` arguments; print frames/s; return exit status."""
+    """Render the dataset (its missing frames) of parsed ``synth`` arguments; return status."""
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        print(f'synth: {out} exists and is not an empty folder', file=sys.stderr)
-        return 2
     if args.min_objects > args.max_objects:
         print('synth: --min-objects exceeds --max-objects', file=sys.stderr)
         return 2
@@ -100,10 +105,18 @@ def run(args):
     config = SynthConfig(out=str(out), frames=args.frames, seed=args.seed, width=args.width,
                          height=args.height, vfov_deg=args.vfov, sensor=args.sensor,
                          frames_per_scene=args.frames_per_scene, scene=options)
-    workers = min(args.workers, args.frames)
-    seconds = generate(config, catalogue, workers)
-    print(f'synth: {args.frames} frames of {args.width}x{args.height} in {seconds:.1f} s: '
-          f'{args.frames / seconds:.2f} frames/s ({workers} worker(s)) -> {out}')
+    try:
+        rendered, seconds = generate(config, catalogue, args.workers, args.ray)
+    except FolderError as error:
+        print(f'synth: {error}', file=sys.stderr)
+        return 2
+    if not rendered:
+        print(f'synth: {out} holds all {args.frames} frames; nothing to do')
+        return 0
+    where = f'Ray {args.ray}' if args.ray else f'{min(args.workers or 1, rendered)} worker(s)'
+    resumed = f', {args.frames - rendered} were done' if rendered < args.frames else ''
+    print(f'synth: {rendered} frames of {args.width}x{args.height} in {seconds:.1f} s: '
+          f'{rendered / seconds:.2f} frames/s ({where}{resumed}) -> {out}')
     return 0
 
 
@@ -174,7 +187,7 @@ def render_generated(generated_by):
     Render each folder of data.generated_by that does not exist yet; return the exit status.
 
     A folder is rendered as FOLDER.partial and renamed when complete, so an interrupted
-    render is never taken for data.
+    render is never taken for data; the next call resumes it.
     """
     parser = argparse.ArgumentParser(prog='python -m training synth')
     add_arguments(parser)

@@ -4,17 +4,21 @@ Generating a synthetic dataset: frames rendered in worker processes, written as 
 Frame i draws everything (scene, materials, lights, camera, sensor noise) from
 ``numpy.random.default_rng([seed, i])`` and goes to scene folder i // frames_per_scene as
 im_id i % frames_per_scene. Workers (a multiprocessing Pool, each with its own pybullet DIRECT
-connection) render and write the images; the parent writes the per-scene JSON files in frame
-order. So the output is a function of the options alone: byte-identical for any worker count.
+connection, or Ray tasks: ray_frames.py) render and write the images; the parent writes the
+per-scene JSON files in frame order. So the output is a function of the options alone:
+byte-identical for any worker count. A run into the folder of an interrupted run of the same
+options renders only the frames missing (resume.py).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 import multiprocessing
+from pathlib import Path
 import tempfile
 import time
 
 import numpy as np
 
+from training.synth import resume
 from training.synth.annotate import annotate
 from training.synth.bop_writer import (frame_depth_scale, frame_entries, scene_dir,
                                        write_dataset_files, write_frame_images,
@@ -105,24 +109,33 @@ def _write_frame(index):
     return _WRITER(index)
 
 
-def map_frames(writer_class, arguments, frames, workers):
+def map_frames(writer_class, arguments, indices, workers=1, ray=None):
     """
-    Yield ``writer(index)`` for index 0..frames-1 in order, with writer_class(*arguments).
+    Yield ``writer(index)`` for each of ``indices`` in order, with writer_class(*arguments).
 
-    workers 1 renders in this process; more use a spawn Pool with one writer per process
-    (each owns a pybullet connection). The writer must have ``renderer.close()``.
+    ray None: workers 1 renders in this process, more a spawn Pool with one writer per process
+    (each owns a pybullet connection). ray 'auto' or a cluster ADDRESS: Ray tasks, one writer
+    per Ray worker process (:mod:`training.synth.ray_frames`; workers: the CPUs of a local
+    instance that 'auto' starts, None for all). The writer must have ``renderer.close()``.
     """
+    if not indices:
+        return
+    if ray is not None:
+        from training.synth.ray_frames import map_frames_on_ray  # Ray only when asked for
+        yield from map_frames_on_ray(writer_class, arguments, indices, ray, workers)
+        return
+    workers = min(workers or 1, len(indices))
     if workers == 1:
         writer = writer_class(*arguments)
         try:
-            yield from map(writer, range(frames))
+            yield from map(writer, indices)
         finally:
             writer.renderer.close()
         return
     # spawn: workers start clean (no locks or threads inherited from torch / ROS).
     context = multiprocessing.get_context('spawn')
     with context.Pool(workers, _start_worker, (writer_class, arguments)) as pool:
-        yield from pool.imap(_write_frame, range(frames))
+        yield from pool.imap(_write_frame, indices)
 
 
 def _write_scene_files(config, results):
@@ -134,15 +147,24 @@ def _write_scene_files(config, results):
             write_scene_files(scene_dir(config.out, scene_id), pending.pop(scene_id))
 
 
-def generate(config, catalogue, workers=1):
+def generate(config, catalogue, workers=1, ray=None):
     """
-    Write a dataset (see :mod:`training.synth.bop_writer`); return the seconds it took.
+    Write a dataset, or its frames not done yet; return (frames rendered, seconds it took).
 
-    catalogue: list of ObjectModel; workers: processes rendering frames (1: in this process).
+    catalogue: list of ObjectModel; workers, ray: where frames render (see map_frames).
+    config.out may hold an interrupted render of the same options (see
+    :mod:`training.synth.resume`; resume.FolderError for anything else).
     """
     start = time.perf_counter()
+    config = replace(config, out=str(Path(config.out).resolve()))  # the same for Ray workers
+    options = {'config': {k: v for k, v in asdict(config).items() if k != 'out'},
+               'objects': {str(m.obj_id): m.description() for m in catalogue}}
+    if resume.start(config.out, options):
+        return 0, time.perf_counter() - start
     write_dataset_files(config.out, catalogue, config.k, config.width, config.height)
+    todo = resume.missing(config.out, config.frames)
     with tempfile.TemporaryDirectory(prefix='synth_textures_') as texture_dir:
-        _write_scene_files(config, map_frames(FrameWriter, (config, catalogue, texture_dir),
-                                              config.frames, workers))
-    return time.perf_counter() - start
+        rendered = map_frames(FrameWriter, (config, catalogue, texture_dir), todo, workers, ray)
+        _write_scene_files(config, resume.all_results(config.out, config.frames, todo, rendered))
+    resume.finish(config.out, options)
+    return len(todo), time.perf_counter() - start

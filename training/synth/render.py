@@ -117,7 +117,8 @@ class Renderer:
     One pybullet DIRECT connection drawing scenes at a fixed image size and K.
 
     width, height: pixels; k: (3, 3) intrinsics; near, far: clipping planes (m);
-    texture_dir: a writable folder for texture files (pybullet loads textures from files);
+    texture_dir: a writable folder for texture files (pybullet loads textures from files; made
+    when missing, as on the other machines of a Ray cluster);
     reset_interval: frames between simulation resets (which free per-frame shapes, textures).
     """
 
@@ -127,6 +128,7 @@ class Renderer:
         self.near, self.far = near, far
         self._projection = projection_matrix(k, width, height, near, far)
         self._texture_dir = Path(texture_dir)
+        self._texture_dir.mkdir(parents=True, exist_ok=True)
         self._reset_interval = reset_interval
         self._client = pybullet.connect(pybullet.DIRECT)
         self._files = 0

@@ -263,8 +263,8 @@ def write_sample(config, workers=1):
     write_dataset_files(config.out, objects, config.k, config.width, config.height)
     workers = min(workers, config.frames)
     with tempfile.TemporaryDirectory(prefix='sample_textures_') as texture_dir:
-        entries = list(map_frames(SequenceWriter, (config, bodies, texture_dir), config.frames,
-                                  workers))
+        entries = list(map_frames(SequenceWriter, (config, bodies, texture_dir),
+                                  range(config.frames), workers))
     write_scene_files(scene_dir(config.out, SCENE_ID), dict(enumerate(entries)))
     _record(config, complete=True)
     return time.perf_counter() - start
