@@ -14,6 +14,7 @@ from rgbd_perception.io.images import write_rgb
 from training.cli import main
 from training.metrics import symmetric_rotation_error_deg, symmetry_rotations
 from training.pose.real_eval import evaluate_real_rotations
+from training.pose.transfer import main as transfer_main
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MESHES = ROOT / 'config' / 'objects' / 'demo_meshes'
@@ -166,3 +167,18 @@ def test_bundled_lmo_weights_on_real_lmo(shared_data, tmp_path):
     assert sorted(metrics['objects'], key=int) == ['1', '5', '6', '8', '9', '10', '11', '12']
     assert metrics['overall']['count'] == sum(o['count'] for o in metrics['objects'].values())
     assert 0.0 <= metrics['overall']['within_15_deg'] <= metrics['overall']['within_30_deg']
+
+
+def test_transfer_table_rows_in_order(real_fixture, tmp_path, capsys):
+    """One Markdown row per metrics file: overall median, shares in %, per-object medians."""
+    catalogue, scene, truths = real_fixture
+    scripted = {(0, 0): truths[0, 0], (0, 1): truths[0, 1], (1, 0): truths[2, 0]}
+    metrics = evaluate_real_rotations(ScriptedStage(catalogue, scripted), scene)
+    path = tmp_path / 'exact.json'
+    path.write_text(json.dumps(metrics))
+    transfer_main([f'exact={path}', f'again={path}'])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith('| training data | poses | median (deg) |')
+    assert lines[0].endswith('| obj 1000 | obj 1100 |') and len(lines) == 4
+    assert lines[2] == '| exact | 3 | 0.0 | 100.0 % | 100.0 % | 0 | 0 |'
+    assert lines[3].startswith('| again |')
