@@ -29,6 +29,9 @@ ADDED_SINCE = {
     ('completion.yaml', 'model.scale_quantile'): '1.0 is the largest depth, the old scale',
     ('completion.yaml', 'augment.vertical_flip'): '0.0: no up-down flip and no number drawn '
                                                   'for it (training/completion/randomise.py)',
+    ('pose.yaml', 'data.train_weights'): '[]: no mix, the sampler shuffles every crop as before',
+    ('completion.yaml', 'data.train_weights'): '[]: no mix, the sampler shuffles every frame as '
+                                               'before',
 }
 
 

@@ -112,12 +112,14 @@ class SyntheticCompletionFrames(Dataset):
     Items: {'rgb': (3, h, w) float32 in [0, 1], 'depth': (1, h, w) sensor depth, 'clean':
     (1, h, w) exact depth, float32 metres, 0 = missing}; colour area-averaged, depth averaged
     over the valid pixels of each block (rgbd_perception.geometry.depth_pooling).
+    sources: (N,) int64 index into folders of each frame.
     """
 
     def __init__(self, folders, downsample=2):
-        rgb, depth, clean = [], [], []
-        for folder in folders:
+        rgb, depth, clean, sources = [], [], [], []
+        for folder_index, folder in enumerate(folders):
             for _, frame_rgb, frame_depth, frame_clean in synthetic_frames(folder):
+                sources.append(folder_index)
                 height, width = frame_depth.shape
                 size = (-(-width // downsample), -(-height // downsample))
                 rgb.append(cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA))
@@ -129,6 +131,7 @@ class SyntheticCompletionFrames(Dataset):
             raise DatasetLayoutError(f'no frames in {list(map(str, folders))}')
         self.rgb = torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
         self.depth, self.clean = torch.stack(depth), torch.stack(clean)
+        self.sources = np.array(sources, np.int64)
 
     def __len__(self):
         return len(self.rgb)

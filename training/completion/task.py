@@ -10,6 +10,7 @@ synthetic frames and on the real sample frames (when present) at fixed removal r
 
 from pathlib import Path
 
+import numpy as np
 from torch.utils.data import ConcatDataset
 
 from rgbd_perception.models.depth_completion import VanishingDepthNet
@@ -21,6 +22,7 @@ from training.completion.randomise import (jitter_colour, random_crop_and_flip,
                                            randomise_distribution, removal_fractions,
                                            remove_depth)
 from training.framework.base_task import Task
+from training.framework.mixing import train_mix
 
 
 class CompletionTask(Task):
@@ -48,6 +50,20 @@ class CompletionTask(Task):
                                                       data['downsample']))
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
+    def train_mix(self, dataset):
+        """
+        Return the mix of data.train_weights over the training sources, or None.
+
+        Sources: each data.train_dirs folder, then each data.real_train entry.
+        """
+        data = self.config['data']
+        parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
+        synthetic = [parts.pop(0).sources] if data['train_dirs'] else []
+        sources = synthetic + [np.full(len(part), len(data['train_dirs']) + index)
+                               for index, part in enumerate(parts)]
+        names = data['train_dirs'] + [entry['dataset'] for entry in data['real_train']]
+        return train_mix(data['train_weights'], np.concatenate(sources), names)
+
     def eval_dataset(self):
         """Return the held-out synthetic frames (data.eval_dir) at the working size."""
         data = self.config['data']
@@ -57,6 +73,7 @@ class CompletionTask(Task):
         """Return the training and evaluation data, how it was made and what goes in and out."""
         data = self.config['data']
         return {'train_dirs': data['train_dirs'], 'real_train': data['real_train'],
+                'train_weights': data['train_weights'],
                 'eval_dir': data['eval_dir'],
                 'eval_frames': data['eval_frames'], 'real_dir': data['real_dir'],
                 'generated_by': data['generated_by'], 'working_downsample': data['downsample'],

@@ -44,6 +44,15 @@ class Task(abc.ABC):
     def train_dataset(self):
         """Return the training torch.utils.data.Dataset (items: dicts of tensors)."""
 
+    def train_mix(self, dataset):
+        """
+        Return the training.framework.mixing.Mix of the training dataset, or None.
+
+        None (the default): every sample equally often.  Tasks with several training sources
+        return the mix of their config's data.train_weights.
+        """
+        return None
+
     @abc.abstractmethod
     def eval_dataset(self):
         """Return the evaluation torch.utils.data.Dataset (items: dicts of tensors)."""

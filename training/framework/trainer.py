@@ -30,14 +30,27 @@ OPTIMIZERS = {'adam': (torch.optim.Adam, {}), 'adamw': (torch.optim.AdamW, {}),
 
 
 class ResumableSampler(DistributedSampler):
-    """DistributedSampler whose epoch can start after its first ``start`` indices."""
+    """
+    DistributedSampler whose epoch can start after its first ``start`` indices.
 
-    def __init__(self, *args, **kwargs):
+    mix: a training.framework.mixing.Mix, or None; with one, an epoch's indices are
+    mix.epoch_indices(seed, epoch) (repeated or cut to the padded length), split between the
+    processes as DistributedSampler splits its own.
+    """
+
+    def __init__(self, *args, mix=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.start = 0
+        self.mix = mix
+
+    def _indices(self):
+        if self.mix is None:
+            return super().__iter__()
+        indices = np.resize(self.mix.epoch_indices(self.seed, self.epoch), self.total_size)
+        return iter(indices[self.rank:self.total_size:self.num_replicas].tolist())
 
     def __iter__(self):
-        return itertools.islice(super().__iter__(), self.start, None)
+        return itertools.islice(self._indices(), self.start, None)
 
     def __len__(self):
         return self.num_samples - self.start
@@ -97,11 +110,15 @@ def _batches(loader, seed, start_step):
         skip = 0
 
 
-def _data_loader(dataset, config, context):
-    """Return the training DataLoader of this process (its shard, deterministic order)."""
+def _data_loader(dataset, config, context, mix=None):
+    """
+    Return the training DataLoader of this process (its shard, deterministic order).
+
+    mix: the task's training.framework.mixing.Mix of the dataset, or None (uniform).
+    """
     train = config['train']
     sampler = ResumableSampler(dataset, num_replicas=context.world_size, rank=context.rank,
-                               shuffle=True, seed=config['seed'], drop_last=True)
+                               shuffle=True, seed=config['seed'], drop_last=True, mix=mix)
     if sampler.num_samples < train['batch_size']:
         raise ConfigError(f"train.batch_size {train['batch_size']} exceeds the "
                           f'{sampler.num_samples} training samples of each of the '
@@ -155,7 +172,8 @@ def _train(task, config, run_dir, context, argv):
     optimizer = build_optimizer(model.parameters(), optim)
     scheduler = build_scheduler(optimizer, optim['schedule'], steps)
     scaler = torch.amp.GradScaler('cuda', enabled=amp)
-    loader = _data_loader(task.train_dataset(), config, context)
+    dataset = task.train_dataset()
+    loader = _data_loader(dataset, config, context, task.train_mix(dataset))
 
     start_step, previous = 0, None
     if resume_from is not None:

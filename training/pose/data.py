@@ -65,13 +65,14 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
     object_ids: catalogue ids in head order (other objects are skipped).  Returns {'rgb':
     (N, S, S, 3) uint8, 'depth': (N, S, S) float16 relative depth, 'index': (N,) int64
     catalogue index, 'rotation': (N, 3, 3) float32 allocentric, 'egocentric': (N, 3, 3),
-    'translation': (N, 3) float32 m, 'frame': (N,) int64}.  limit: most frames per folder.
+    'translation': (N, 3) float32 m, 'frame': (N,) int64, 'folder': (N,) int64 index into
+    folders}.  limit: most frames per folder.
     """
     head = {obj_id: index for index, obj_id in enumerate(object_ids)}
     columns = {key: [] for key in ('rgb', 'depth', 'index', 'rotation', 'egocentric',
-                                   'translation', 'frame')}
+                                   'translation', 'frame', 'folder')}
     frame_number = 0
-    for folder in folders:
+    for folder_index, folder in enumerate(folders):
         for rgb, depth, intrinsics, objects in ground_truth(folder, set(head), min_visible,
                                                             min_pixels, limit):
             rng = np.random.default_rng([seed, frame_number])
@@ -89,12 +90,14 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
                     torch.from_numpy(rotation), ray).numpy())
                 columns['translation'].append(translation)
                 columns['frame'].append(frame_number)
+                columns['folder'].append(folder_index)
             frame_number += 1
     if not columns['rgb']:
         raise DatasetLayoutError(f'no object crops of the objects {object_ids} in '
                                  f'{[str(f) for f in folders]}')
     types = {'rgb': np.uint8, 'depth': np.float16, 'index': np.int64, 'rotation': np.float32,
-             'egocentric': np.float32, 'translation': np.float32, 'frame': np.int64}
+             'egocentric': np.float32, 'translation': np.float32, 'frame': np.int64,
+             'folder': np.int64}
     return {key: np.stack(values).astype(types[key]) for key, values in columns.items()}
 
 

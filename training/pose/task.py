@@ -27,6 +27,7 @@ from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import data_file
 from rgbd_perception.models.pose import PoseNet
 from training.framework.base_task import Task
+from training.framework.mixing import train_mix
 from training.pose.augment import add_occluders, drop_depth, jitter_crops
 from training.pose.data import object_crops, PoseCrops
 from training.pose.evaluation import evaluate_poses
@@ -92,6 +93,11 @@ class PoseTask(Task):
         return PoseCrops(self._crops(self.config['data']['train_dirs']),
                          self.config['model']['input_mode'])
 
+    def train_mix(self, dataset):
+        """Return the mix of data.train_weights over the data.train_dirs folders, or None."""
+        data = self.config['data']
+        return train_mix(data['train_weights'], dataset.crops['folder'], data['train_dirs'])
+
     def eval_dataset(self):
         """Return the crops of data.eval_dir (the evaluation itself runs the stage)."""
         data = self.config['data']
@@ -102,7 +108,8 @@ class PoseTask(Task):
         """Return the data, how it was made, and the object ids in head order."""
         data = self.config['data']
         return {'object_ids': self.catalogue.ids, 'catalogue': self.config['objects'],
-                'train_dirs': data['train_dirs'], 'eval_dir': data['eval_dir'],
+                'train_dirs': data['train_dirs'], 'train_weights': data['train_weights'],
+                'eval_dir': data['eval_dir'],
                 'generated_by': data['generated_by'],
                 'input': f"{self.config['model']['input_mode']} crop (see "
                          'rgbd_perception.geometry.crops)',
