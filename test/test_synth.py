@@ -1,6 +1,7 @@
 """Synthetic RGB-D world: camera model, meshes, placement, sensor models, BOP output."""
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 import subprocess
@@ -390,6 +391,57 @@ def test_same_seed_same_bytes_for_any_worker_count(dataset, catalogue, tmp_path)
     generate(_config(tmp_path / 'other', seed=8, frames=1), catalogue, workers=1)
     name = Path('000000') / 'rgb' / '000000.png'
     assert (tmp_path / 'other' / name).read_bytes() != (dataset / name).read_bytes()
+
+
+#: Digest of the `dataset` fixture's scene folders as the code before randomisation levels and
+#: physics (commit 347fd65) wrote them: the default world must not change.
+DEFAULT_WORLD_SHA256 = '1276dfd4426565a1d41d6439d19f86b77bedf6fd02f0562f21c1a26ecb56e4b8'
+
+
+def _scene_digest(root):
+    """Return the SHA-256 of the scene folders: names, decoded PNG pixels and JSON bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob('*')
+                       if p.is_file() and p.relative_to(root).parts[0].isdigit()):
+        digest.update(path.relative_to(root).as_posix().encode())
+        if path.suffix == '.png':
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            digest.update(f'{image.shape} {image.dtype}'.encode())
+            digest.update(image.tobytes())
+        else:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_default_world_is_unchanged(dataset):
+    """Level 'none' without physics (the defaults) writes the pixels and JSON it always did."""
+    assert SceneOptions().randomisation == 'none' and not SceneOptions().physics
+    assert _scene_digest(dataset) == DEFAULT_WORLD_SHA256
+
+
+def test_randomisation_changes_appearance_not_ground_truth(dataset, catalogue, tmp_path):
+    """Level 'high': other colours in every frame, the same poses, exact ground truth."""
+    out = tmp_path / 'high'
+    generate(_config(out, scene=SceneOptions(min_objects=4, max_objects=6,
+                                             randomisation='high')), catalogue)
+    for scene in ('000000', '000001'):
+        for name in ('scene_gt.json', 'scene_camera.json'):
+            assert (out / scene / name).read_bytes() == (dataset / scene / name).read_bytes()
+    for scene, im_id, *_ in _images(out):
+        name = Path(scene.name) / 'rgb' / f'{im_id:06d}.png'
+        changed = cv2.imread(str(out / name)).astype(int) - cv2.imread(str(dataset / name))
+        assert np.mean(np.abs(changed) > 10) > 0.5
+        assert (out / scene.name / 'depth_clean').is_dir()
+    _check_ground_truth(out, {m.obj_id: m.mesh for m in catalogue})
+
+
+def test_physics_scenes_are_deterministic_with_exact_ground_truth(catalogue, tmp_path):
+    """Dropped objects: the same bytes twice, poses that reproduce masks and depths."""
+    options = SceneOptions(min_objects=4, max_objects=6, physics=True, randomisation='low')
+    for name in ('first', 'again'):
+        generate(_config(tmp_path / name, frames=1, scene=options), catalogue)
+    assert _files(tmp_path / 'first') == _files(tmp_path / 'again')
+    _check_ground_truth(tmp_path / 'first', {m.obj_id: m.mesh for m in catalogue})
 
 
 def test_sensor_models_change_depth_only_as_documented(dataset):

@@ -21,6 +21,7 @@ from rgbd_perception.geometry.meshes import MeshError
 from training.framework.config import ConfigError
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
 from training.synth.generate import generate, SynthConfig
+from training.synth.randomisation import LEVELS
 from training.synth.resume import FolderError
 from training.synth.scene import SceneOptions
 from training.synth.sensor import PRESETS
@@ -83,6 +84,14 @@ def add_arguments(parser):
     parser.add_argument('--room-views', type=float, default=0.0,
                         help='share of room views: a larger room with furniture seen from '
                              'anywhere in it, depth up to ~12 m (default 0: tabletop views)')
+    parser.add_argument('--randomisation', choices=tuple(LEVELS), default='none',
+                        help='domain randomisation beyond the default world (default none): '
+                             'more distractors, random textures and backgrounds on every '
+                             'surface, light, camera blur / noise / JPEG '
+                             '(training/synth/randomisation.py)')
+    parser.add_argument('--physics', choices=('off', 'on'), default='off',
+                        help='on: drop the objects onto the table with rigid-body physics, so '
+                             'they lean and stack (default off: resting side by side)')
 
 
 def run(args):
@@ -101,7 +110,8 @@ def run(args):
                            max_distractors=args.max_distractors,
                            occluder_probability=args.occluder_prob,
                            shadow_probability=args.shadow_prob,
-                           room_view_probability=args.room_views)
+                           room_view_probability=args.room_views,
+                           randomisation=args.randomisation, physics=args.physics == 'on')
     config = SynthConfig(out=str(out), frames=args.frames, seed=args.seed, width=args.width,
                          height=args.height, vfov_deg=args.vfov, sensor=args.sensor,
                          frames_per_scene=args.frames_per_scene, scene=options)

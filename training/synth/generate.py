@@ -24,6 +24,8 @@ from training.synth.bop_writer import (frame_depth_scale, frame_entries, scene_d
                                        write_dataset_files, write_frame_images,
                                        write_scene_files)
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov
+from training.synth.photometric import apply_camera_effects
+from training.synth.randomisation import LEVELS
 from training.synth.render import Renderer
 from training.synth.scene import DistractorMeshes, sample_scene, SceneOptions
 from training.synth.sensor import apply_sensor, PRESETS
@@ -68,23 +70,34 @@ class FrameWriter:
                                  config.far, texture_dir)
 
     def __call__(self, index):
-        """Render frame `index`, write its images; return (scene_id, im_id, json entries)."""
+        """
+        Render frame `index`, write its images; return (scene_id, im_id, json entries).
+
+        The randomisation level and physics draw from Generator([seed, index, 3]), the camera
+        effects from Generator([seed, index, 2]); everything else from Generator([seed, index]).
+        """
         config = self.config
         rng = np.random.default_rng([config.seed, index])
-        scene = sample_scene(rng, self.catalogue, self.distractors, config.scene)
+        scene = sample_scene(rng, self.catalogue, self.distractors, config.scene,
+                             np.random.default_rng([config.seed, index, 3]))
         scene_id, im_id = divmod(index, config.frames_per_scene)
+        randomisation = LEVELS[config.scene.randomisation]
+        camera = None if randomisation is None else (
+            randomisation.camera, np.random.default_rng([config.seed, index, 2]))
         entries = render_and_write(self.renderer, scene, config.k, config.sensor, rng,
-                                   scene_dir(config.out, scene_id), im_id)
+                                   scene_dir(config.out, scene_id), im_id, camera)
         return scene_id, im_id, entries
 
 
-def render_and_write(renderer, scene, k, sensor, rng, folder, im_id):
+def render_and_write(renderer, scene, k, sensor, rng, folder, im_id, camera=None):
     """
     Render ``scene``, apply the sensor model, write the frame's images; return its entries.
 
     k: (3, 3) camera matrix; sensor: a key of sensor.PRESETS; rng: the frame's Generator;
-    folder: the BOP scene folder; im_id: the image id. Returns the frame's entries of the
-    per-scene JSON files (see bop_writer.frame_entries).
+    folder: the BOP scene folder; im_id: the image id; camera: (photometric.CameraEffects,
+    Generator) applied to the colour image written (after the sensor model, which sees the
+    rendered one), or None. Returns the frame's entries of the per-scene JSON files (see
+    bop_writer.frame_entries).
     """
     frame = renderer.render(scene)
     glossy = np.array([b.glossy for b in scene.bodies] + [False])[frame.labels]
@@ -92,7 +105,8 @@ def render_and_write(renderer, scene, k, sensor, rng, folder, im_id):
     depth = apply_sensor(PRESETS[sensor], frame.depth, frame.rgb, k, light, glossy, rng)
     annotations = annotate(scene, frame.labels, k, depth)
     depth_scale = frame_depth_scale(frame.depth)
-    write_frame_images(folder, im_id, frame.rgb, depth, frame.depth, annotations, depth_scale)
+    rgb = frame.rgb if camera is None else apply_camera_effects(frame.rgb, *camera)
+    write_frame_images(folder, im_id, rgb, depth, frame.depth, annotations, depth_scale)
     return frame_entries(k, scene.rotation_w2c, scene.translation_w2c,
                          gravity_in_camera(scene.rotation_w2c), annotations, depth_scale)
 

@@ -1,7 +1,8 @@
 """
 Mesh helpers only the synthetic world needs (meshes in metres, rgbd_perception.geometry.meshes).
 
-Moving a mesh, a vertex-colour atlas for TinyRenderer, and PLY output of the BOP models folder.
+Moving a mesh, texture coordinates for a mesh without them, a vertex-colour atlas for
+TinyRenderer, and PLY output of the BOP models folder.
 """
 
 from dataclasses import replace
@@ -15,6 +16,20 @@ from rgbd_perception.geometry.meshes import Mesh
 def translated(mesh, offset):
     """Return the mesh with every vertex moved by the (3,) offset in metres."""
     return replace(mesh, vertices=mesh.vertices + np.asarray(offset, np.float64))
+
+
+def planar_uvs(mesh, tile):
+    """
+    Return the mesh with texture coordinates projected along each vertex's main normal axis.
+
+    A vertex whose normal is mostly along axis a gets the two other coordinates divided by
+    tile (metres), so a texture repeats every tile metres on the faces facing that axis (faces
+    between axes are stretched). Vertices, faces and normals are unchanged.
+    """
+    axis = np.argmax(np.abs(mesh.normals), axis=1)
+    others = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+    uvs = np.take_along_axis(mesh.vertices, others, axis=1) / tile
+    return replace(mesh, uvs=uvs)
 
 
 def face_colour_atlas(mesh):

@@ -7,7 +7,8 @@ with probability proportional to its solid angle seen from the centre of mass (t
 quasi-static rule; the share of unstable faces is spread over the stable ones). A random yaw
 follows. Two resting objects interpenetrate only if their footprints (convex hulls of their
 vertices projected on the surface) overlap, so a placement is rejected and resampled when its
-footprint overlaps an occupied one or leaves the rectangle. No physics is simulated.
+footprint overlaps an occupied one or leaves the rectangle. No physics is simulated here
+(:mod:`training.synth.physics` drops objects onto a table instead).
 """
 
 from dataclasses import dataclass, field
@@ -32,10 +33,7 @@ def resting_faces(mesh):
     points = mesh.vertices
     hull = ConvexHull(points)
     corners = points[hull.simplices]
-    inner = points[hull.vertices].mean(axis=0)
-    volumes = np.abs(np.einsum('ij,ij->i', corners[:, 0] - inner,
-                               np.cross(corners[:, 1] - inner, corners[:, 2] - inner)))
-    centre = (volumes[:, None] * (corners.sum(axis=1) + inner)).sum(0) / (4 * volumes.sum())
+    centre = hull_centroid(points, hull)[0]
     normals, offsets = hull.equations[:, :3], hull.equations[:, 3]
     # Coplanar hull triangles form one face.
     keys = np.round(np.concatenate([normals, offsets[:, None] * 1e2], axis=1) * 1e3)
@@ -50,6 +48,21 @@ def resting_faces(mesh):
     face_normals /= np.linalg.norm(face_normals, axis=1, keepdims=True)
     weights = angles[stable]
     return face_normals[stable], weights / weights.sum()
+
+
+def hull_centroid(points, hull):
+    """
+    Return (centre (3,), volume) of the solid convex hull of (N, 3) points (uniform density).
+
+    hull: scipy.spatial.ConvexHull of the points. The hull is cut into tetrahedra from the mean
+    of its vertices to its triangles; centre in the points' units, volume in their cube.
+    """
+    corners = points[hull.simplices]
+    inner = points[hull.vertices].mean(axis=0)
+    volumes = np.abs(np.einsum('ij,ij->i', corners[:, 0] - inner,
+                               np.cross(corners[:, 1] - inner, corners[:, 2] - inner)))
+    centre = (volumes[:, None] * (corners.sum(axis=1) + inner)).sum(0) / (4 * volumes.sum())
+    return centre, volumes.sum() / 6.0
 
 
 def _inside_triangles(points, corners, tolerance=1e-9):

@@ -18,9 +18,15 @@ high, as a robot sees a room: depth up to about 12 m, the table and objects anyw
 out of view. Materials: random colours, random textures (:mod:`training.synth.textures`), a
 glossy flag per body (drives the specular holes of the sensor model). Lighting: direction,
 colour and TinyRenderer's ambient / diffuse / specular coefficients, shadows sometimes.
+
+Options beyond the default world (SceneOptions), drawn from a second generator so that the
+default world's draws stay as they were: a randomisation level
+(:mod:`training.synth.randomisation`: more distractors, new materials and light) and physics
+(:mod:`training.synth.physics`: the objects and table distractors are dropped onto the table
+and settle, leaning on and stacking over each other; those that fall off are left out).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
 
 import numpy as np
@@ -28,12 +34,12 @@ import numpy as np
 from rgbd_perception.geometry.meshes import load_mesh, Mesh
 from training.synth.camera import look_at
 from training.synth.catalogue import DISTRACTOR_COUNT, distractor_path, DISTRACTOR_SCALE
+from training.synth.physics import drop_poses, rests_on_table, settle
 from training.synth.placement import (footprint, Occupancy, place_resting, Rectangle,
                                       yaw_rotation)
+from training.synth.randomisation import LEVELS, PRIMITIVE_DISTRACTORS, vary_appearance
 from training.synth.shapes import box_mesh
-from training.synth.textures import random_colour, random_texture
-
-WHITE = (1.0, 1.0, 1.0, 1.0)
+from training.synth.textures import random_colour, random_texture, WHITE
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,6 +103,8 @@ class SceneOptions:
 
     near: the camera's near clipping plane (m); objects are kept beyond it.
     room_view_probability: share of frames that are room views (module docstring).
+    randomisation: a key of randomisation.LEVELS ('none': the default world).
+    physics: drop the objects and table distractors with rigid-body physics.
     """
 
     min_objects: int = 1
@@ -106,6 +114,8 @@ class SceneOptions:
     shadow_probability: float = 0.0
     room_view_probability: float = 0.0
     near: float = 0.05
+    randomisation: str = 'none'
+    physics: bool = False
 
 
 class DistractorMeshes:
@@ -200,9 +210,13 @@ def _objects(rng, catalogue, table, occupancy, options):
 
 
 def _distractors(rng, distractors, table, floor, occupancy, options):
-    """Return bodies of unannotated distractor meshes on the table or the floor."""
+    """
+    Return (bodies, on table flags, floor occupancy) of unannotated distractor meshes.
+
+    Each distractor rests on the table or the floor; the floor occupancy holds the table.
+    """
     floor_occupancy = Occupancy([table.corners()])
-    bodies = []
+    bodies, flags = [], []
     for _ in range(int(rng.integers(0, options.max_distractors + 1))):
         index = int(rng.integers(DISTRACTOR_COUNT))
         mesh = distractors.get(index)
@@ -213,7 +227,39 @@ def _distractors(rng, distractors, table, floor, occupancy, options):
             rgba, _, glossy = _appearance(rng, 0.0, glossy_probability=0.2)
             bodies.append(Body(mesh, pose[0], pose[1], rgba, None, glossy, None,
                                f'distractor:{index}'))
-    return bodies, floor_occupancy
+            flags.append(on_table)
+    return bodies, flags, floor_occupancy
+
+
+def _more_distractors(rng, distractors, table, occupancy, count):
+    """
+    Return up to `count` more distractors resting on the table (randomisation levels).
+
+    Each is a pybullet_data mesh or one of randomisation.PRIMITIVE_DISTRACTORS, equally often.
+    """
+    bodies = []
+    for _ in range(int(rng.integers(0, count + 1))):
+        if rng.random() < 0.5:
+            index = int(rng.integers(DISTRACTOR_COUNT))
+            mesh, key = distractors.get(index), f'distractor:{index}'
+        else:
+            index = int(rng.integers(len(PRIMITIVE_DISTRACTORS)))
+            mesh, key = PRIMITIVE_DISTRACTORS[index], f'primitive:{index}'
+        pose = place_resting(rng, mesh, table, occupancy)
+        if pose is not None:
+            rgba, _, glossy = _appearance(rng, 0.0, glossy_probability=0.2)
+            bodies.append(Body(mesh, pose[0], pose[1], rgba, None, glossy, None, key))
+    return bodies
+
+
+def _settled(rng, bodies, table):
+    """Return the bodies dropped onto the table and settled, less those that fell off."""
+    meshes = [body.mesh for body in bodies]
+    start = drop_poses(rng, meshes, [(b.rotation, b.translation) for b in bodies],
+                       table.height)
+    poses = settle(meshes, start, table)[0]
+    return [replace(body, rotation=pose[0], translation=pose[1])
+            for body, pose in zip(bodies, poses) if rests_on_table(body.mesh, pose, table)]
 
 
 def _in_front(rotation_w2c, translation_w2c, objects, near):
@@ -321,12 +367,17 @@ def _lighting(rng, options):
                     float(rng.uniform(0.0, 0.5)), bool(rng.random() < options.shadow_probability))
 
 
-def sample_scene(rng, catalogue, distractors, options=SceneOptions()):
+def sample_scene(rng, catalogue, distractors, options=SceneOptions(), variation_rng=None):
     """
     Return a random :class:`Scene` drawn from rng (numpy Generator).
 
-    catalogue: list of ObjectModel; distractors: a :class:`DistractorMeshes`.
+    catalogue: list of ObjectModel; distractors: a :class:`DistractorMeshes`;
+    variation_rng: a second Generator, for the randomisation level and physics (needed only
+    when options ask for either; the default world never draws from it).
     """
+    randomisation = LEVELS[options.randomisation]
+    if (randomisation is not None or options.physics) and variation_rng is None:
+        raise ValueError('a randomisation level or physics needs variation_rng')
     # Drawn only when asked for, so that tabletop-only sequences stay as they were.
     room_view = options.room_view_probability > 0 and rng.random() < \
         options.room_view_probability
@@ -334,7 +385,18 @@ def sample_scene(rng, catalogue, distractors, options=SceneOptions()):
     table_bodies, table = _table(rng)
     occupancy = Occupancy()
     objects = _objects(rng, catalogue, table, occupancy, options)
-    extra, floor_occupancy = _distractors(rng, distractors, table, floor, occupancy, options)
+    extra, table_flags, floor_occupancy = _distractors(rng, distractors, table, floor,
+                                                       occupancy, options)
+    if randomisation is not None:
+        more = _more_distractors(variation_rng, distractors, table, occupancy,
+                                 randomisation.extra_distractors)
+        extra, table_flags = extra + more, table_flags + [True] * len(more)
+    if options.physics:
+        dropped = _settled(variation_rng,
+                           objects + [b for b, t in zip(extra, table_flags) if t], table)
+        objects = [b for b in dropped if b.obj_id is not None]
+        extra = [b for b in dropped if b.obj_id is None] + \
+            [b for b, t in zip(extra, table_flags) if not t]
     if room_view:
         extra += _furniture(rng, floor_half, floor_occupancy, int(rng.integers(2, 9)))
         rotation_w2c, translation_w2c = _room_camera(rng, floor_half, floor_occupancy)
@@ -346,4 +408,6 @@ def sample_scene(rng, catalogue, distractors, options=SceneOptions()):
     if not room_view and rng.random() < options.occluder_probability:
         occluder = _occluder(rng, eye, target, floor_occupancy)
         bodies += [occluder] if occluder is not None else []
-    return Scene(tuple(bodies), rotation_w2c, translation_w2c, _lighting(rng, options))
+    scene = Scene(tuple(bodies), rotation_w2c, translation_w2c, _lighting(rng, options))
+    return scene if randomisation is None else vary_appearance(scene, randomisation,
+                                                               variation_rng)

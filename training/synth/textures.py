@@ -1,9 +1,16 @@
-"""Random texture images made with numpy: checker, stripes, smooth noise, grain, speckle."""
+"""
+Random texture images made with numpy: checker, stripes, smooth noise, grain, speckle, collages.
+
+Textures are (size, size, 3) uint8 RGB; a collage (a random background) is a texture with
+random shapes, each filled with a colour or another texture, drawn over it.
+"""
 
 import cv2
 import numpy as np
 
 TEXTURE_KINDS = ('checker', 'stripes', 'noise', 'grain', 'speckle')
+#: The RGBA colour that leaves a texture as it is (a body's colour multiplies its texture).
+WHITE = (1.0, 1.0, 1.0, 1.0)
 
 
 def random_colour(rng, saturation=(0.0, 1.0), value=(0.15, 1.0)):
@@ -52,3 +59,31 @@ def random_texture(rng, size=128):
     image = first * (1.0 - pattern) + second * pattern
     image += rng.normal(0.0, 0.02, image.shape)
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def random_collage(rng, size=256, shapes=(4, 12)):
+    """
+    Return a random (size, size, 3) uint8 RGB collage: shapes over a random texture.
+
+    Between shapes[0] and shapes[1] ellipses, rectangles and triangles of random size (up to
+    half the side) and place, each filled with a random colour or a random texture.
+    """
+    image = cv2.resize(random_texture(rng), (size, size), interpolation=cv2.INTER_LINEAR)
+    for _ in range(int(rng.integers(shapes[0], shapes[1] + 1))):
+        mask = np.zeros((size, size), np.uint8)
+        centre = rng.uniform(0, size, 2)
+        half = rng.uniform(0.05, 0.25, 2) * size
+        kind, angle = int(rng.integers(3)), float(rng.uniform(0, 180))
+        if kind == 0:
+            cv2.ellipse(mask, tuple(int(v) for v in centre), tuple(int(v) for v in half),
+                        angle, 0, 360, 1, -1)
+        else:
+            corners = cv2.boxPoints((tuple(centre), tuple(2 * half), angle)) if kind == 1 \
+                else centre + rng.uniform(-1.0, 1.0, (3, 2)) * half
+            cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
+        if rng.random() < 0.5:
+            fill = cv2.resize(random_texture(rng), (size, size), interpolation=cv2.INTER_LINEAR)
+        else:
+            fill = np.round(random_colour(rng) * 255.0).astype(np.uint8)
+        image = np.where(mask[..., None] > 0, fill, image)
+    return image
