@@ -22,7 +22,7 @@ from rgbd_perception.runtime.weights import file_sha256, PROVENANCE_KEYS, settin
 from rgbd_perception.stages.completion import manifest_downsample
 from training.cli import main
 from training.framework import checkpoint
-from training.framework.config import ConfigError, default_config, resolve_config
+from training.framework.config import ConfigError, default_config, resolve_config, with_defaults
 from training.framework.evaluation import evaluate
 from training.framework.export import (build_exported, export_checkpoint, ExportError,
                                        load_exported, manifest_path)
@@ -531,3 +531,17 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert sorted(p.name for p in run_dir.rglob('*')) == [
         'checkpoints', 'config.yaml', 'latest.pt', 'log.csv', 'step_000002.pt',
         'step_000004.pt']
+
+
+def test_a_config_stored_before_a_key_existed_takes_its_default():
+    """A checkpoint's config without a key added since builds the task (export, eval)."""
+    defaults = default_config(TASKS['pose'].config_name)
+    stored = json.loads(json.dumps(defaults))
+    del stored['data']['train_weights']
+    stored['data']['train_dirs'] = ['old/folder']
+    task = TASKS['pose'](stored)
+    assert task.config['data']['train_weights'] == defaults['data']['train_weights']
+    assert task.config['data']['train_dirs'] == ['old/folder']
+    assert 'train_weights' not in stored['data']  # the stored config itself is not changed
+    assert with_defaults({'a': {'b': 1}, 'extra': 2}, {'a': {'b': 0, 'c': 3}}) == \
+        {'a': {'b': 1, 'c': 3}, 'extra': 2}

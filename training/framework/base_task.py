@@ -1,7 +1,9 @@
 """
 What the trainer needs from a model's task: its model, data, loss and evaluation.
 
-A task is constructed from the resolved config.  Its ``model`` config section holds the model
+A task is constructed from the resolved config, or from one a checkpoint or manifest stored:
+keys added to the task's defaults since then take their default value (the defaults are the
+schema, see training.framework.config).  Its ``model`` config section holds the model
 constructor's keyword arguments, to which model_kwargs() may add derived ones (the result is
 what an export manifest records).  Datasets
 return dicts of tensors; the trainer moves them to the device.  For bit-identical resumes,
@@ -10,6 +12,8 @@ running random state), because an interrupted epoch restarts at its next batch.
 """
 
 import abc
+
+from training.framework.config import default_config, with_defaults
 
 
 class Task(abc.ABC):
@@ -25,7 +29,7 @@ class Task(abc.ABC):
     model_class = None
 
     def __init__(self, config):
-        self.config = config
+        self.config = with_defaults(config, default_config(self.config_name))
         self.progress = 0.0
 
     def set_progress(self, step, steps):

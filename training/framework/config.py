@@ -89,6 +89,22 @@ def nest(key, value):
     return value
 
 
+def with_defaults(config, defaults):
+    """
+    Return ``config`` (nested dict) with every key it lacks taken from ``defaults``.
+
+    For configs stored before a key was added (checkpoints, manifests): the new key takes its
+    default, the behaviour such a run had.  Keys of ``config`` are kept as they are.
+    """
+    completed = dict(config)
+    for name, default in defaults.items():
+        if name not in completed:
+            completed[name] = default
+        elif isinstance(default, dict) and isinstance(completed[name], dict):
+            completed[name] = with_defaults(completed[name], default)
+    return completed
+
+
 def default_config(task_config_name):
     """Return the defaults of a task: base.yaml updated by the task's file in CONFIG_DIR."""
     base = read_yaml(BASE_CONFIG)
