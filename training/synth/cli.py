@@ -6,6 +6,8 @@
 
     python -m training synth --out data/synth --frames 1000 --seed 0 --workers 2
         --objects ../shared/data/lmo_models/models --sensor structured_light
+    python -m training synth --out data/synth_cycles --frames 100 --renderer cycles
+        --size 320x240 --samples 8 --workers 2 --objects ../shared/data/lmo_models/models
     python -m training sample --out .cache/sample --frames 30 --workers 2
 
 ``python -m training data <task>`` renders the folders a training config's
@@ -14,13 +16,14 @@
 
 import argparse
 from pathlib import Path
+import re
 import shlex
 import sys
 
 from rgbd_perception.geometry.meshes import MeshError
 from training.framework.config import ConfigError
 from training.synth.catalogue import build_catalogue, CatalogueError, SOURCES
-from training.synth.generate import generate, SynthConfig
+from training.synth.generate import generate, RENDERERS, SynthConfig
 from training.synth.randomisation import LEVELS
 from training.synth.resume import FolderError
 from training.synth.scene import SceneOptions
@@ -89,6 +92,12 @@ def add_arguments(parser):
                              'more distractors, random textures and backgrounds on every '
                              'surface, light, camera blur / noise / JPEG '
                              '(training/synth/randomisation.py)')
+    parser.add_argument('--renderer', choices=RENDERERS, default='tiny',
+                        help='tiny: pybullet TinyRenderer (fast, flat shading; default); cycles: '
+                             'Blender Cycles on the CPU (physically based materials, lights, '
+                             'shadows, interreflection, denoising; seconds a frame)')
+    parser.add_argument('--samples', type=_positive, default=8,
+                        help='Cycles paths per pixel (default 8; more: less noise, slower)')
     parser.add_argument('--physics', choices=('off', 'on'), default='off',
                         help='on: drop the objects onto the table with rigid-body physics, so '
                              'they lean and stack (default off: resting side by side)')
@@ -114,7 +123,8 @@ def run(args):
                            randomisation=args.randomisation, physics=args.physics == 'on')
     config = SynthConfig(out=str(out), frames=args.frames, seed=args.seed, width=args.width,
                          height=args.height, vfov_deg=args.vfov, sensor=args.sensor,
-                         frames_per_scene=args.frames_per_scene, scene=options)
+                         frames_per_scene=args.frames_per_scene, scene=options,
+                         renderer=args.renderer, samples=args.samples)
     try:
         rendered, seconds = generate(config, catalogue, args.workers, args.ray)
     except FolderError as error:
@@ -130,10 +140,22 @@ def run(args):
     return 0
 
 
+class _SizeAction(argparse.Action):
+    """--size WxH: sets width and height."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        match = re.fullmatch(r'([1-9][0-9]*)x([1-9][0-9]*)', values)
+        if match is None:
+            parser.error(f'{option_string}: expected WIDTHxHEIGHT in pixels, got {values!r}')
+        namespace.width, namespace.height = int(match.group(1)), int(match.group(2))
+
+
 def _add_image_size(parser):
-    """Add --width and --height (pixels)."""
+    """Add --width and --height (pixels) and --size WxH (both at once)."""
     parser.add_argument('--width', type=_positive, default=640, help='image width (px)')
     parser.add_argument('--height', type=_positive, default=480, help='image height (px)')
+    parser.add_argument('--size', action=_SizeAction, metavar='WxH',
+                        help='image width and height at once, e.g. 320x240')
 
 
 def add_sample_arguments(parser):

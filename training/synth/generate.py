@@ -24,6 +24,7 @@ from training.synth.bop_writer import (frame_depth_scale, frame_entries, scene_d
                                        write_dataset_files, write_frame_images,
                                        write_scene_files)
 from training.synth.camera import gravity_in_camera, intrinsics_from_vfov
+from training.synth.looks import sample_look
 from training.synth.photometric import apply_camera_effects
 from training.synth.randomisation import LEVELS
 from training.synth.render import Renderer
@@ -38,7 +39,8 @@ class SynthConfig:
 
     out: output folder; frames: count; seed: int; width, height: pixels; vfov_deg: vertical
     field of view; far: far clipping plane (m; the near one is scene.near); sensor: a key of
-    sensor.PRESETS; frames_per_scene: images per BOP scene folder; scene: SceneOptions.
+    sensor.PRESETS; frames_per_scene: images per BOP scene folder; scene: SceneOptions;
+    renderer: one of :data:`RENDERERS`; samples: Cycles paths per pixel (tiny ignores it).
     """
 
     out: str
@@ -51,6 +53,8 @@ class SynthConfig:
     sensor: str = 'structured_light'
     frames_per_scene: int = 1000
     scene: SceneOptions = field(default_factory=SceneOptions)
+    renderer: str = 'tiny'
+    samples: int = 8
 
     @property
     def k(self):
@@ -58,28 +62,40 @@ class SynthConfig:
         return intrinsics_from_vfov(self.width, self.height, self.vfov_deg)
 
 
+#: The renderers of SynthConfig.renderer: pybullet's TinyRenderer, Blender Cycles (bpy).
+RENDERERS = ('tiny', 'cycles')
+
+
 class FrameWriter:
-    """Renders, annotates and writes frames; one per process (it owns a pybullet connection)."""
+    """Renders, annotates and writes frames; one per process (it owns a renderer)."""
 
     def __init__(self, config, catalogue, texture_dir):
         """Connect a renderer for the config's image size."""
         self.config = config
         self.catalogue = catalogue
         self.distractors = DistractorMeshes()
-        self.renderer = Renderer(config.width, config.height, config.k, config.scene.near,
-                                 config.far, texture_dir)
+        size = (config.width, config.height, config.k, config.scene.near, config.far)
+        if config.renderer == 'cycles':
+            from training.synth.cycles import Renderer as Cycles  # bpy only when asked for
+            self.renderer = Cycles(*size, texture_dir, config.samples)
+        else:
+            self.renderer = Renderer(*size, texture_dir)
 
     def __call__(self, index):
         """
         Render frame `index`, write its images; return (scene_id, im_id, json entries).
 
         The randomisation level and physics draw from Generator([seed, index, 3]), the camera
-        effects from Generator([seed, index, 2]); everything else from Generator([seed, index]).
+        effects from Generator([seed, index, 2]), the Cycles look from Generator([seed, index,
+        1]); everything else from Generator([seed, index]).
         """
         config = self.config
         rng = np.random.default_rng([config.seed, index])
         scene = sample_scene(rng, self.catalogue, self.distractors, config.scene,
                              np.random.default_rng([config.seed, index, 3]))
+        if config.renderer == 'cycles':
+            scene = replace(scene, look=sample_look(
+                np.random.default_rng([config.seed, index, 1]), scene))
         scene_id, im_id = divmod(index, config.frames_per_scene)
         randomisation = LEVELS[config.scene.randomisation]
         camera = None if randomisation is None else (

@@ -84,12 +84,18 @@ class Lighting:
 
 @dataclass(frozen=True, eq=False)
 class Scene:
-    """A frame's world: bodies, camera pose (R_w2c (3, 3), t_w2c (3,) m) and lighting."""
+    """
+    A frame's world: bodies, camera pose (R_w2c (3, 3), t_w2c (3,) m) and lighting.
+
+    look: the Cycles-only appearance (a training.synth.looks.Look, drawn separately) or None;
+    TinyRenderer ignores it.
+    """
 
     bodies: tuple
     rotation_w2c: np.ndarray
     translation_w2c: np.ndarray
     lighting: Lighting
+    look: object = None
 
     def annotated(self):
         """Return the indices of the bodies with ground truth (obj_id not None), in order."""
