@@ -11,7 +11,7 @@ import pytest
 from rgbd_perception.geometry.camera import project
 from rgbd_perception.geometry.meshes import Mesh
 from rgbd_perception.io.bop import BopScene
-from training.synth import cli
+from training.synth import bench, cli
 from training.synth.catalogue import build_catalogue
 from training.synth.exposure import develop, srgb_decode, srgb_encode
 from training.synth.generate import generate, SynthConfig
@@ -157,7 +157,6 @@ def test_frames_do_not_depend_on_what_was_rendered_before(renderer, procedural):
     assert first.rgb.std() > 5 and (first.labels >= 0).any()
 
 
-@pytest.mark.slow
 def test_same_seed_same_bytes_for_one_and_two_workers(procedural, tmp_path):
     """Cycles output is a function of the options: 1 or 2 worker processes, same bytes."""
     config = SynthConfig(out=str(tmp_path / 'one'), frames=3, seed=11, width=64, height=48,
@@ -204,3 +203,17 @@ def test_size_option_sets_width_and_height():
     assert (args.width, args.height, args.renderer, args.samples) == (320, 240, 'cycles', 4)
     with pytest.raises(SystemExit):
         parser.parse_args(['--out', 'x', '--size', '320'])
+
+
+def test_bench_cases_and_steady_rate(procedural):
+    """The bench's cases follow its options; steady frames/s leaves out the first frames."""
+    cases = bench.parse_cases('64x48', '32x24@2', '1,2')
+    assert [(c.renderer, c.width, c.height, c.samples, c.workers) for c in cases] == [
+        ('tiny', 64, 48, 0, 1), ('cycles', 32, 24, 2, 1), ('tiny', 64, 48, 0, 2),
+        ('cycles', 32, 24, 2, 2)]
+    with pytest.raises(ValueError):
+        bench.parse_cases('64', '', '1')
+    assert bench.steady_rate([5.0, 6.0, 7.5], 1) == pytest.approx(2 / 2.5)
+    assert bench.steady_rate([5.0, 6.0], 2) is None
+    rate, total = bench.measure(bench.Case('tiny', 32, 24, 0, 1), procedural, 3)
+    assert rate > 0 and total > 0

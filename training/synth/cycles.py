@@ -11,7 +11,8 @@ Each frame is rendered twice:
 * colour: `samples` paths per pixel through a 1.5 px Blackman-Harris pixel filter (so edges
   are anti-aliased), shadows and interreflection (4 bounces), OpenImageDenoise (albedo and
   normal guided, fast prefilter) when `denoise`; its scene-linear radiance goes through
-  :func:`training.synth.exposure.develop` to 8-bit sRGB;
+  :func:`training.synth.exposure.develop` to 8-bit sRGB, then the look's camera blur and
+  noise (:func:`training.synth.photometric.apply_camera_effects`, Generator(look.seed));
 * ground truth: 1 path per pixel through the pixel centre (filter width 0.01 px), whose
   first hit gives the Z pass (optical-frame z, m) and the object-index pass (body index + 1).
 
@@ -42,6 +43,7 @@ from training.synth.blender import bpy, mathutils
 from training.synth.cycles_materials import build_material, COLOUR_ATTRIBUTE
 from training.synth.exposure import develop
 from training.synth.looks import sample_look
+from training.synth.photometric import apply_camera_effects
 from training.synth.render import RenderedFrame
 
 #: Optical frame (x right, y down, z forward) -> Blender camera frame (x right, y up, z back).
@@ -327,4 +329,6 @@ class Renderer:
             self._clear_frame()
         labels = np.rint(passes[..., 1]).astype(np.int32) - 1
         depth = np.where(labels >= 0, passes[..., 0], 0.0).astype(np.float32)
-        return RenderedFrame(develop(radiance, look.exposure), depth, labels)
+        rgb = apply_camera_effects(develop(radiance, look.exposure), look.camera,
+                                   np.random.default_rng(look.seed))
+        return RenderedFrame(rgb, depth, labels)

@@ -13,6 +13,7 @@ fabric, metal, plastic). A glossy body (the sensor model's specular holes) gets 
 roughness. Lights: indoor (ceiling panels, bulbs and a key light along the scene's
 TinyRenderer light direction) or daylight (the ceiling lets sky and sun in, the sun along
 that direction, sometimes one panel). Colours of lights are black-body temperatures (K).
+Camera: exposure and white balance of the radiance, then mild blur and sensor noise.
 World frame as in :mod:`training.synth.scene`: metres, +z up.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from training.synth.photometric import CameraEffects
 from training.synth.textures import random_colour
 
 #: Procedural material families (besides 'own' and 'image').
@@ -28,6 +30,10 @@ FAMILIES = ('wood', 'stone', 'fabric', 'metal', 'plastic')
 SCENERY_WEIGHTS = (0.3, 0.2, 0.2, 0.1, 0.2)
 DISTRACTOR_WEIGHTS = (0.15, 0.05, 0.1, 0.2, 0.5)
 DAYLIGHT_PROBABILITY = 0.35
+#: The Cycles camera's blur and sensor noise (exposure and white balance act on the radiance:
+#: :mod:`training.synth.exposure`); --randomisation's camera effects come on top.
+CAMERA = CameraEffects(blur=0.3, blur_sigma=1.0, motion=0.1, motion_length=3.0,
+                       shot_noise=0.015, read_noise=0.004)
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,8 @@ class Look:
     materials: one :class:`Material` per scene body (same order); lights: :class:`Light`
     tuple; sky: :class:`Sky`; skylight: indices of bodies that only the camera sees (an open
     ceiling: light passes through it); exposure: :class:`Exposure`; seed: Cycles' sampling
-    seed.
+    seed, and the seed of the camera effects' Generator; camera: the
+    :class:`~training.synth.photometric.CameraEffects` (blur, noise) of the developed image.
     """
 
     materials: tuple
@@ -118,6 +125,7 @@ class Look:
     skylight: tuple
     exposure: Exposure
     seed: int
+    camera: CameraEffects = CAMERA
 
 
 def _unit(vector):
