@@ -7,22 +7,20 @@ import functools
 import cv2
 import numpy as np
 import pytest
+from renderer_checks import assert_edge_at_pixel_centres, render_edge, slanted_plane
 
 from rgbd_perception.geometry.camera import project
-from rgbd_perception.geometry.meshes import Mesh
 from rgbd_perception.io.bop import BopScene
 from training.synth import bench, cli
 from training.synth.catalogue import build_catalogue
 from training.synth.exposure import develop, srgb_decode, srgb_encode
 from training.synth.generate import generate, SynthConfig
 from training.synth.looks import Exposure, sample_look
-from training.synth.scene import Body, DistractorMeshes, Lighting, sample_scene, Scene
-from training.synth.scene import SceneOptions
+from training.synth.scene import DistractorMeshes, sample_scene, SceneOptions
 
 cycles = pytest.importorskip('training.synth.cycles', reason='bpy (Blender) is not installed')
 
 WIDTH, HEIGHT = 160, 120
-LIGHT = Lighting((0.0, 0.0, 1.0), (1.0, 1.0, 1.0), 3.0, 0.6, 0.4, 0.0, False)
 
 
 @pytest.fixture
@@ -39,38 +37,20 @@ def renderer(tmp_path):
     renderer.close()
 
 
-def _quad(x0, y0, x1, y1, z0, z1):
-    """Return a quad facing the camera at the origin, depth z0 at x0 and z1 at x1."""
-    vertices = np.array([[x0 * z0, y0 * z0, z0], [x1 * z1, y0 * z1, z1],
-                         [x1 * z1, y1 * z1, z1], [x0 * z0, y1 * z0, z0]])
-    return Mesh(vertices, np.array([[0, 2, 1], [0, 3, 2]]), np.tile([0.0, 0.0, -1.0], (4, 1)))
-
-
-def _render_alone(renderer, mesh):
-    scene = Scene((Body(mesh, np.eye(3), np.zeros(3)),), np.eye(3), np.zeros(3), LIGHT)
-    return renderer.render(scene)
-
-
 @pytest.mark.parametrize('fraction', [0.02, 0.5, 0.98])
 def test_pixel_centres_of_k_are_where_cycles_samples(renderer, fraction):
     """An edge at column u covers exactly the pixel centres u' >= u (and rows alike)."""
     renderer, k = renderer
-    u_edge, v_edge = 100.0 + fraction, 70.0 + fraction
-    x0, y0 = (u_edge - k[0, 2]) / k[0, 0], (v_edge - k[1, 2]) / k[1, 1]
-    frame = _render_alone(renderer, _quad(x0, y0, 3.0, 3.0, 1.0, 1.0))
-    covered = frame.labels == 0
-    assert np.flatnonzero(covered[-1])[0] == 101
-    assert np.flatnonzero(covered[:, -1])[0] == 71
-    assert np.all(frame.labels[~covered] == -1) and np.all(frame.depth[~covered] == 0)
+    frame = render_edge(renderer, k, fraction)
+    assert_edge_at_pixel_centres(frame)
+    missed = frame.labels != 0
+    assert np.all(frame.labels[missed] == -1) and np.all(frame.depth[missed] == 0)
 
 
 def test_z_pass_is_the_optical_depth_of_a_slanted_plane(renderer):
     """Depth is the plane's optical-frame z at every pixel centre (float32 precision)."""
     renderer, k = renderer
-    frame = _render_alone(renderer, _quad(-1.0, -1.0, 1.0, 1.0, 0.5, 3.0))
-    u = (np.arange(WIDTH) - k[0, 2]) / k[0, 0]
-    # Plane through z = 0.5 at x/z = -1 and z = 3 at x/z = 1: 1/z is affine in x/z.
-    expected = 1.0 / (1.0 / 0.5 + (u + 1.0) / 2.0 * (1.0 / 3.0 - 1.0 / 0.5))
+    frame, expected = slanted_plane(renderer, k, WIDTH)
     rows = np.broadcast_to(expected, (HEIGHT, WIDTH))
     assert (frame.labels == 0).all()
     np.testing.assert_allclose(frame.depth, rows, rtol=2e-6)

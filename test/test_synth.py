@@ -10,6 +10,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from renderer_checks import assert_edge_at_pixel_centres, render_edge, slanted_plane
 
 from rgbd_perception.geometry.camera import depth_edges, project
 from rgbd_perception.geometry.meshes import load_mesh, Mesh, read_obj
@@ -26,7 +27,7 @@ from training.synth.placement import (CLEARANCE, Occupancy, place_resting, Recta
                                       resting_faces)
 from training.synth.render import Renderer, stable_normals
 from training.synth.resume import FolderError
-from training.synth.scene import Body, Lighting, Scene, SceneOptions
+from training.synth.scene import SceneOptions
 from training.synth.sensor import (apply_sensor, dark_holes, depth_normals, edge_effects,
                                    flicker_dropout, gaussian_noise, grazing_holes, PRESETS,
                                    projector_shadow, view_directions)
@@ -34,25 +35,11 @@ from training.synth.shapes import box_mesh, cylinder_mesh, sphere_mesh
 from training.synth.silhouette import rasterize_triangles
 
 WIDTH, HEIGHT = 160, 120
-LIGHT = Lighting((0.0, 0.0, 1.0), (1.0, 1.0, 1.0), 3.0, 0.6, 0.4, 0.0, False)
 
 
 def _signed_volume(mesh):
     corners = mesh.vertices[mesh.faces]
     return np.einsum('ij,ij->i', corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum() / 6
-
-
-def _quad(x0, y0, x1, y1, z0, z1):
-    """Return a quad facing the camera at the origin, depth z0 at x0 and z1 at x1."""
-    vertices = np.array([[x0 * z0, y0 * z0, z0], [x1 * z1, y0 * z1, z1],
-                         [x1 * z1, y1 * z1, z1], [x0 * z0, y1 * z0, z0]])
-    faces = np.array([[0, 2, 1], [0, 3, 2]])
-    return Mesh(vertices, faces, np.tile([0.0, 0.0, -1.0], (4, 1)))
-
-
-def _render_alone(renderer, mesh):
-    body = Body(mesh, np.eye(3), np.zeros(3))
-    return renderer.render(Scene((body,), np.eye(3), np.zeros(3), LIGHT))
 
 
 @pytest.fixture(scope='module')
@@ -68,21 +55,13 @@ def renderer(tmp_path_factory):
 def test_pixel_centres_of_k_are_where_tinyrenderer_samples(renderer, fraction):
     """An edge at column u covers exactly the pixel centres u' >= u (and rows alike)."""
     renderer, k = renderer
-    u_edge, v_edge = 100.0 + fraction, 70.0 + fraction
-    x0, y0 = (u_edge - k[0, 2]) / k[0, 0], (v_edge - k[1, 2]) / k[1, 1]
-    frame = _render_alone(renderer, _quad(x0, y0, 3.0, 3.0, 1.0, 1.0))
-    covered = frame.labels == 0
-    assert np.flatnonzero(covered[-1])[0] == 101
-    assert np.flatnonzero(covered[:, -1])[0] == 71
+    assert_edge_at_pixel_centres(render_edge(renderer, k, fraction))
 
 
 def test_metric_depth_of_a_slanted_plane_is_exact(renderer):
     """The depth buffer converts to the optical-frame z of a plane within float precision."""
     renderer, k = renderer
-    frame = _render_alone(renderer, _quad(-1.0, -1.0, 1.0, 1.0, 0.5, 3.0))
-    u = (np.arange(WIDTH) - k[0, 2]) / k[0, 0]
-    # Plane through z = 0.5 at x/z = -1 and z = 3 at x/z = 1: 1/z is affine in x/z.
-    expected = 1.0 / (1 / 0.5 + (u + 1.0) / 2.0 * (1 / 3.0 - 1 / 0.5))
+    frame, expected = slanted_plane(renderer, k, WIDTH)
     row = frame.depth[HEIGHT // 2]
     assert np.all(row > 0)
     np.testing.assert_allclose(row, expected, rtol=2e-4)
