@@ -140,17 +140,20 @@ def _variant(rng, colour, spread):
 
 
 def _family_colours(rng, family, rgba):
-    """Return the two display colours of a procedural family (from the body's colour)."""
+    """
+    Return the two display colours of a procedural family.
+
+    Wood: browns; stone: near greys; metal: light, slightly tinted; fabric and plastic: the
+    body's rgba. The second colour is a darker variant of the first.
+    """
     base = np.asarray(rgba[:3], np.float64)
     if family == 'wood':
-        base = random_colour(rng, (0.35, 0.8), (0.2, 0.8))
-        base = np.array([base.max(), base.max() * rng.uniform(0.55, 0.8),
-                         base.max() * rng.uniform(0.3, 0.55)])  # browns
+        value = rng.uniform(0.2, 0.8)
+        base = value * np.array([1.0, rng.uniform(0.55, 0.8), rng.uniform(0.3, 0.55)])
     elif family == 'stone':
         base = np.full(3, rng.uniform(0.25, 0.85)) * (1.0 + rng.uniform(-0.08, 0.08, 3))
     elif family == 'metal':
-        tint = random_colour(rng, (0.0, 0.35), (0.55, 1.0))
-        base = tint
+        base = random_colour(rng, (0.0, 0.35), (0.55, 1.0))
     second = _variant(rng, np.clip(base, 0.0, 1.0) * rng.uniform(0.4, 0.8), 0.15)
     return tuple(np.clip(base, 0.0, 1.0)), second
 
