@@ -32,6 +32,10 @@ ADDED_SINCE = {
     ('pose.yaml', 'data.train_weights'): '[]: no mix, the sampler shuffles every crop as before',
     ('completion.yaml', 'data.train_weights'): '[]: no mix, the sampler shuffles every frame as '
                                                'before',
+    ('pose.yaml', 'model.backbone'): 'resnet18: the trunk and parameter names as before',
+    ('pose.yaml', 'model.input_scaling'): 'null without backbone weights: imagenet, as before',
+    ('pose.yaml', 'pretrained.backbone_weights'): 'null: the trunk starts random, as before',
+    ('pose.yaml', 'finetune.freeze_backbone'): 'false: the trunk trains, as before',
 }
 
 

@@ -1,6 +1,7 @@
 """Pose training pieces: crops and partners, losses, occluders, the two tasks end to end."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,10 @@ from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
 
 DEMO_IDS = [1000, 1100, 1101, 1102, 1103, 1104]
+SHARED_MOBILENET = (Path(__file__).resolve().parents[2] / 'shared' / 'pretrained' /
+                    'mobilenet_v2_imagenet.pth')
+#: sha256 of SHARED_MOBILENET (../shared/pretrained/README.md).
+MOBILENET_SHA256 = '6737be4f187ef7d7782e8659085a0af3be12a43185d26b9bbc347bc581bec003'
 
 
 @pytest.fixture(scope='module')
@@ -227,3 +232,22 @@ def test_distinct_rotations_skip_near_duplicates_and_other_objects():
         assert torch.allclose(rotation, rotations[expected])
     (two,) = bank.distinct_rotations(torch.tensor([[1.0, 0.0]]), torch.tensor([0]), 2)
     assert len(two) == 2 and torch.allclose(two[1], rotations[2])
+
+
+@pytest.mark.skipif(not SHARED_MOBILENET.is_file(), reason='no ../shared/pretrained')
+def test_backbone_weights_are_recorded_in_the_manifest(demo_scenes, tmp_path):
+    """A MobileNetV2 pose run from the shared weights records their sha256 and scaling."""
+    train, heldout = demo_scenes
+    assert main(['pose', '--run-dir', str(tmp_path / 'pose'), f'data.train_dirs=[{train}]',
+                 f'data.eval_dir={heldout}', 'data.min_pixels=30', 'model.crop_size=32',
+                 'model.embedding=16', 'train.steps=1', 'train.batch_size=2',
+                 'model.backbone=mobilenet_v2', 'model.input_scaling=minus_one_one',
+                 f'pretrained.backbone_weights={SHARED_MOBILENET}',
+                 'finetune.freeze_backbone=true']) == 0
+    weights = tmp_path / 'pose.safetensors'
+    assert main(['export', '--checkpoint', str(tmp_path / 'pose'), '--out', str(weights)]) == 0
+    manifest = json.loads(weights.with_suffix('.json').read_text())
+    assert manifest['provenance']['init_weights']['pretrained.backbone_weights'] == {
+        'path': str(SHARED_MOBILENET), 'sha256': MOBILENET_SHA256}
+    assert manifest['model_kwargs']['backbone'] == 'mobilenet_v2'
+    assert manifest['model_kwargs']['input_scaling'] == 'minus_one_one'

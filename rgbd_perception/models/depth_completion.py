@@ -17,10 +17,10 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.ops import SqueezeExcitation
 
+from rgbd_perception.models.backbones import INPUT_SCALINGS
 from rgbd_perception.models.positional_depth_encoding import PositionalDepthEncoding
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = INPUT_SCALINGS['imagenet']
 
 #: Per size: RGB backbone, depth encoder channels at strides 4..32, decoder channels at
 #: strides 16, 8, 4, 2, 1.

@@ -1,9 +1,10 @@
 """
-Object pose network: a ResNet-18 on an object-centred crop (papers: docs/references.md).
+Object pose network: a CNN trunk on an object-centred crop (papers: docs/references.md).
 
 Input: a square crop centred on the object (no aspect distortion), RGB-D (Doumanoglou et al.
-2016: colour plus depth relative to the object's depth) or RGB only (Khan 2025).  The
-ResNet-18 trunk's 512-d feature feeds three heads:
+2016: colour plus depth relative to the object's depth) or RGB only (Khan 2025).  The trunk
+is a torchvision backbone (rgbd_perception.models.backbones; default a ResNet-18, 512-d
+feature) whose feature feeds three heads:
 
 * ``embedding``: a unit-length feature f (64-128 d) for the relative-viewpoint contrastive
   pre-training (Khan 2025), the feature-pose distance loss (Doumanoglou et al. 2016) and
@@ -21,12 +22,11 @@ import roma
 import torch
 from torch import nn
 import torch.nn.functional as F
-import torchvision
+
+from rgbd_perception.models.backbones import build_trunk, FrozenTrunk, INPUT_SCALINGS
 
 ROTATION_DIMS = {'quaternion': 4, '6d': 6, '9d': 9}
 INPUT_CHANNELS = {'rgbd': 4, 'rgb': 3}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def rotation_matrices(output, representation):
@@ -46,19 +46,21 @@ def rotation_matrices(output, representation):
                      f'{sorted(ROTATION_DIMS)}')
 
 
-class PoseNet(nn.Module):
+class PoseNet(FrozenTrunk, nn.Module):
     """
-    ResNet-18 pose network over (B, C, S, S) crops; see the module docstring.
+    Pose network over (B, C, S, S) crops; see the module docstring.
 
     num_objects: catalogue size K (heads are indexed by catalogue position); input_mode:
     'rgbd' (C = 4: RGB in [0, 1] and relative depth, see the pose stage) or 'rgb' (C = 3);
     rotation: a key of ROTATION_DIMS; embedding: size of f; crop_size: S (pixels, recorded
-    for the stage).  forward() returns {'embedding': (B, E) unit, 'logits': (B, K),
+    for the stage); backbone: a key of backbones.BACKBONES (the trunk, width W);
+    input_scaling: a key of backbones.INPUT_SCALINGS, how RGB is normalised for the trunk
+    (that of its initial weights).  forward() returns {'embedding': (B, E) unit, 'logits': (B, K),
     'rotation': (B, K, 3, 3) allocentric rotations, 'raw': (B, K, D) the head's outputs}.
     """
 
     def __init__(self, num_objects, input_mode='rgbd', rotation='6d', embedding=128,
-                 crop_size=128):
+                 crop_size=128, backbone='resnet18', input_scaling='imagenet'):
         super().__init__()
         if input_mode not in INPUT_CHANNELS:
             raise ValueError(f'unknown input_mode {input_mode!r}, expected one of '
@@ -67,25 +69,20 @@ class PoseNet(nn.Module):
             raise ValueError(f'unknown rotation {rotation!r}, expected one of '
                              f'{sorted(ROTATION_DIMS)}')
         self.num_objects, self.input_mode, self.rotation = num_objects, input_mode, rotation
-        self.crop_size = crop_size
-        trunk = torchvision.models.resnet18()
-        if input_mode == 'rgbd':
-            trunk.conv1 = nn.Conv2d(4, 64, 7, 2, 3, bias=False)
-        trunk.fc = nn.Identity()
-        self.trunk = trunk
-        self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
-                             persistent=False)
-        self.embedding = nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512),
+        self.crop_size, self.backbone = crop_size, backbone
+        self.trunk, width = build_trunk(backbone, INPUT_CHANNELS[input_mode])
+        mean, std = INPUT_SCALINGS[input_scaling]
+        self.register_buffer('mean', torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.embedding = nn.Sequential(nn.Linear(width, 512), nn.BatchNorm1d(512),
                                        nn.ReLU(inplace=True), nn.Linear(512, embedding))
-        self.classifier = nn.Linear(512, num_objects)
-        self.rotation_head = nn.Sequential(nn.Linear(512, 256), nn.ReLU(inplace=True),
+        self.classifier = nn.Linear(width, num_objects)
+        self.rotation_head = nn.Sequential(nn.Linear(width, 256), nn.ReLU(inplace=True),
                                            nn.Linear(256, 256), nn.ReLU(inplace=True),
                                            nn.Linear(256, num_objects * ROTATION_DIMS[rotation]))
 
     def features(self, crops):
-        """Return the (B, 512) trunk features of (B, C, S, S) crops."""
+        """Return the (B, W) trunk features of (B, C, S, S) crops."""
         rgb = (crops[:, :3] - self.mean) / self.std
         return self.trunk(torch.cat([rgb, crops[:, 3:]], dim=1))
 

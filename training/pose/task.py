@@ -11,6 +11,11 @@ partly with synthetic occluders.  The loss weights (config ``loss``) select the 
   occlusion + identity classification, optionally starting from pose-selfsup's weights
   (pretrained.init_weights).
 
+Both build the trunk model.backbone, optionally from ImageNet weights
+(pretrained.backbone_weights: a torchvision weights name or a local state_dict, see
+rgbd_perception.models.backbones) normalised by model.input_scaling, and frozen when
+finetune.freeze_backbone.
+
 evaluate() runs the pose stage on the held-out scenes (training.pose.evaluation), with the
 rotation head and with nearest-neighbour templates of the training crops.
 """
@@ -25,6 +30,7 @@ import torch.nn.functional as F
 
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import data_file
+from rgbd_perception.models.backbones import load_initial_weights, resolve_input_scaling
 from rgbd_perception.models.pose import PoseNet
 from training.framework.base_task import Task
 from training.framework.mixing import train_mix
@@ -63,18 +69,33 @@ class PoseTask(Task):
         self.diameters = torch.tensor(diameters, dtype=torch.float32)
 
     def model_kwargs(self):
-        """Return the model section plus num_objects, the catalogue's size."""
-        return {**self.config['model'], 'num_objects': len(self.catalogue.ids)}
+        """
+        Return the model section plus num_objects, the catalogue's size.
+
+        A null model.input_scaling becomes that of pretrained.backbone_weights (see
+        backbones.resolve_input_scaling), so the manifest records the one trained with.
+        """
+        model = self.config['model']
+        scaling = resolve_input_scaling(self.config['pretrained']['backbone_weights'],
+                                        model['input_scaling'])
+        return {**model, 'input_scaling': scaling, 'num_objects': len(self.catalogue.ids)}
 
     def build_model(self):
         """
-        Return a new PoseNet; pretrained.init_weights loads its trunk and embedding.
+        Return a new PoseNet from the pretrained section's weights, frozen if configured.
 
-        Those are what pose-selfsup trains; the classifier and rotation heads start anew
-        (their sizes may differ: other representation or objects).
+        pretrained.backbone_weights initialise the trunk; pretrained.init_weights then load
+        its trunk and embedding, what pose-selfsup trains; the classifier and rotation heads
+        start anew (their sizes may differ: other representation or objects).
+        finetune.freeze_backbone stops the trunk's training.
         """
         model = super().build_model()
-        init = self.config['pretrained']['init_weights']
+        pretrained = self.config['pretrained']
+        if pretrained['backbone_weights']:
+            load_initial_weights(model.trunk, model.backbone, pretrained['backbone_weights'])
+        if self.config['finetune']['freeze_backbone']:
+            model.freeze_trunk()
+        init = pretrained['init_weights']
         if init:
             state = {key: value for key, value in load_file(init).items()
                      if key.startswith(('trunk.', 'embedding.'))}
