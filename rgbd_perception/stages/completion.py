@@ -9,7 +9,6 @@ pixels of each block, colour area-averaged) and its output is upsampled bilinear
 pixels keep their measurement unless keep_measured is False.
 """
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
