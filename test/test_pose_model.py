@@ -5,8 +5,9 @@ import pytest
 import roma
 import torch
 
-from rgbd_perception.geometry.crops import (crop_relative_depth, crop_rgb, crop_tensor_input,
-                                            DEPTH_CLIP, square_window, window_ray)
+from rgbd_perception.geometry.crops import (crop_mask, crop_relative_depth, crop_rgb,
+                                            crop_tensor_input, DEPTH_CLIP, paste_crop,
+                                            square_window, window_ray)
 from rgbd_perception.geometry.pose import allocentric_rotation, egocentric_rotation, ray_rotation
 from rgbd_perception.models.pose import PoseNet, ROTATION_DIMS, rotation_matrices
 
@@ -88,3 +89,29 @@ def test_pose_net_outputs(input_mode, channels):
     assert out['raw'].shape == (2, 3, 4)
     with pytest.raises(ValueError, match='input_mode'):
         PoseNet(3, input_mode='depth')
+
+
+@pytest.mark.parametrize('backbone', ['resnet18', 'mobilenet_v2'])
+def test_mask_head_predicts_one_mask_per_crop(backbone):
+    """With mask_head the net also gives (B, 1, S, S) mask logits; without, no mask key."""
+    torch.manual_seed(0)
+    crops = torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        out = PoseNet(3, backbone=backbone, mask_head=True).eval()(crops)
+        plain = PoseNet(3, backbone=backbone).eval()(crops)
+    assert out['mask_logits'].shape == (2, 1, 64, 64)
+    assert torch.isfinite(out['mask_logits']).all() and 'mask_logits' not in plain
+    assert out['rotation'].shape == plain['rotation'].shape == (2, 3, 3, 3)
+
+
+def test_a_mask_crop_pasted_back_covers_the_mask():
+    """crop_mask then paste_crop gives the mask back (to a pixel along its border)."""
+    mask = np.zeros((120, 160), bool)
+    mask[30:70, 50:90] = True
+    mask[40:50, 60:70] = False  # a hole
+    window = square_window((50, 30, 40, 40), 1.2)
+    crop = crop_mask(mask, window, 48)
+    assert crop.shape == (48, 48) and 0.0 <= crop.min() and crop.max() <= 1.0
+    back = paste_crop(crop, window, mask.shape) > 0.5
+    assert (back != mask).sum() <= 0.05 * mask.sum()
+    assert not back[:, :40].any() and not back[80:].any()

@@ -4,10 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rgbd_perception.geometry.detections import Detection, DetectionError
+from rgbd_perception.geometry.pose import box_mask
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.models.pose import PoseNet
 from rgbd_perception.stages.depth_input import DepthError
 from rgbd_perception.stages.pose import PoseStage
 
@@ -40,6 +43,38 @@ def test_rgb_only_distance_from_the_box(catalogue, untrained_pose_weights, ball_
     assert abs(estimate.translation[2] - t[2]) < 0.1 * t[2]
     direction = estimate.translation / np.linalg.norm(estimate.translation)
     assert np.degrees(np.arccos(direction @ (t / np.linalg.norm(t)))) < 2.0
+
+
+def test_rgb_only_distance_from_the_mask(catalogue, untrained_pose_weights, ball_frame):
+    """With a mask, RGB-only t lies at the distance where the ball's area matches the mask's."""
+    rgb, _, k, _, t, bbox, mask = ball_frame
+    stage = PoseStage(catalogue, untrained_pose_weights['rgb'], device='cpu')
+    (estimate,) = stage(rgb, None, k, [Detection(1104, bbox, mask)])
+    assert abs(estimate.translation[2] - t[2]) < 0.05 * t[2]
+
+
+def test_box_only_detections_use_the_predicted_mask(catalogue, ball_frame):
+    """
+    Without a given mask the mask head's mask (inside the box) is the object's pixels.
+
+    The head is rigged: zero weights and a bias of +10 predict the whole crop visible, so
+    the mask is the box; -10 predicts nothing, so the stage falls back to the box alone
+    (no mask).  A given mask always wins.
+    """
+    rgb, depth, k, _, t, bbox, mask = ball_frame
+    torch.manual_seed(0)
+    net = PoseNet(len(catalogue.ids), crop_size=64, mask_head=True).eval()
+    last = net.mask_head[-1]
+    torch.nn.init.zeros_(last.weight)
+    stage = PoseStage(catalogue, network=(net, catalogue.ids), device='cpu')
+    for bias, expected in ((10.0, box_mask(bbox, depth.shape)), (-10.0, None)):
+        torch.nn.init.constant_(last.bias, bias)
+        (estimate,) = stage(rgb, depth, k, [Detection(1104, bbox)])
+        assert (estimate.mask is None if expected is None else
+                np.array_equal(estimate.mask, expected))
+        assert np.linalg.norm(estimate.translation - t) < 0.003
+    (estimate,) = stage(rgb, depth, k, [Detection(1104, bbox, mask)])
+    assert np.array_equal(estimate.mask, mask)
 
 
 def test_rgbd_weights_trained_with_depth_dropout_also_run_on_colour(

@@ -54,12 +54,17 @@ def test_crops_carry_allocentric_labels_and_near_partners(demo_scenes):
     assert np.array_equal(first['rgb'], again['rgb']) and len(first['index']) >= 6
     assert first['rgb'].shape[1:] == (32, 32, 3) and first['depth'].shape[1:] == (32, 32)
     assert np.abs(first['depth']).max() <= DEPTH_CLIP
+    # the visible-mask crops: shares in [0, 1], the object in the middle of its crop
+    masks = first['mask'].astype(np.float32)
+    assert masks.shape == first['depth'].shape and 0.0 <= masks.min() and masks.max() <= 1.0
+    assert (masks[:, 12:20, 12:20].mean(axis=(1, 2)) > masks[:, :4, :4].mean(axis=(1, 2))).all()
     rotations = first['rotation'].astype(np.float64)
     np.testing.assert_allclose(rotations @ rotations.transpose(0, 2, 1),
                                np.broadcast_to(np.eye(3), rotations.shape), atol=1e-5)
     crops = PoseCrops(first, 'rgbd')
     item = crops[0]
     assert item['crop'].shape == (4, 32, 32) and item['index'] == item['partner_index']
+    assert item['mask'].shape == item['partner_mask'].shape == (32, 32)
     assert PoseCrops(first, 'rgb')[0]['crop'].shape == (3, 32, 32)
 
 
@@ -117,16 +122,17 @@ def test_occluders_cover_a_rectangle_in_front():
     """An occluded crop changes only in one rectangle, whose depth lies in front."""
     torch.manual_seed(0)
     crops = torch.zeros(8, 4, 32, 32)
-    occluded, which = add_occluders(crops, probability=1.0)
+    occluded, which, covered = add_occluders(crops, probability=1.0)
     assert which.all()
     changed = (occluded != crops).any(dim=1)
+    assert torch.equal(changed, covered)
     for index in range(8):
         rows, cols = torch.nonzero(changed[index], as_tuple=True)
         box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
         assert len(rows) == box and 0.05 * 1024 <= len(rows) <= 0.6 * 1024
         assert (occluded[index, 3][changed[index]] <= -0.5).all()
-    unchanged, which = add_occluders(crops, probability=0.0)
-    assert torch.equal(unchanged, crops) and not which.any()
+    unchanged, which, covered = add_occluders(crops, probability=0.0)
+    assert torch.equal(unchanged, crops) and not which.any() and not covered.any()
 
 
 def test_depth_dropout_zeroes_whole_depth_channels_only():

@@ -13,7 +13,7 @@ from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.images import write_rgb
 from training.cli import main
 from training.metrics import symmetric_rotation_error_deg, symmetry_rotations
-from training.pose.real_eval import evaluate_real_rotations
+from training.pose.real_eval import evaluate_real_poses
 from training.pose.transfer import main as transfer_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,16 +78,17 @@ def real_fixture(tmp_path):
 
 
 class ScriptedStage:
-    """A stand-in for PoseStage returning set rotations per (call, detection index)."""
+    """A stand-in for PoseStage returning set poses per (call, detection index)."""
 
-    def __init__(self, catalogue, rotations):
+    def __init__(self, catalogue, rotations, translation=(0.0, 0.0, 0.5)):
         self.catalogue, self.rotations, self.calls = catalogue, rotations, []
+        self.translation = np.asarray(translation)
 
     def __call__(self, rgb, depth, intrinsics, detections):
         """Return PoseEstimates of the scripted rotations, in detection order."""
         call = len(self.calls)
         self.calls.append((rgb.shape, depth, intrinsics, detections))
-        return [PoseEstimate(d.obj_id, self.rotations[call, index], np.zeros(3), 1.0,
+        return [PoseEstimate(d.obj_id, self.rotations[call, index], self.translation, 1.0,
                              d.bbox, d.mask) for index, d in enumerate(detections)]
 
 
@@ -112,7 +113,7 @@ def test_rotation_errors_given_boxes_rgb_only(real_fixture):
                 (0, 1): truths[0, 1] @ rotation([0, 0, 1], 180),  # box: its symmetry, 0
                 (1, 0): truths[2, 0] @ rotation([0, 1, 0], 40)}   # 2nd call: image 2's box
     stage = ScriptedStage(catalogue, scripted)
-    metrics = evaluate_real_rotations(stage, scene, min_visible=0.1)
+    metrics = evaluate_real_poses(stage, scene, min_visible=0.1)
     assert metrics['images'] == 2 and len(stage.calls) == 2
     assert all(depth is None for _, depth, _, _ in stage.calls)
     assert [[(d.obj_id, d.bbox, d.mask) for d in call[3]] for call in stage.calls] == [
@@ -127,13 +128,28 @@ def test_rotation_errors_given_boxes_rgb_only(real_fixture):
     assert overall['count'] == 3 and overall['median_deg'] == pytest.approx(10.0)
     assert overall['within_15_deg'] == pytest.approx(2 / 3)
     assert overall['within_30_deg'] == pytest.approx(2 / 3)
+    # ADD(-S) with the true translation: the duck's 10 degrees move its points (ADD) by less
+    # than a tenth of its diameter, the box's symmetric half turn not at all (ADD-S)
+    assert duck['add_s_0.1d'] == 1.0 and 0.0 < duck['median_add_s_d'] < 0.1
+    assert box['add_s_0.1d'] >= 0.5 and box['median_add_s_d'] > 0.0
+
+
+def test_add_s_counts_the_translation(real_fixture):
+    """True rotations placed 10 cm off the true translation fail ADD(-S)@0.1d."""
+    catalogue, scene, truths = real_fixture
+    scripted = {(0, 0): truths[0, 0], (0, 1): truths[0, 1], (1, 0): truths[2, 0]}
+    exact = evaluate_real_poses(ScriptedStage(catalogue, scripted), scene)['overall']
+    off = evaluate_real_poses(ScriptedStage(catalogue, scripted, (0.0, 0.0, 0.6)),
+                              scene)['overall']
+    assert exact['add_s_0.1d'] == 1.0 and exact['median_add_s_d'] < 1e-9
+    assert off['add_s_0.1d'] == 0.0 and off['median_deg'] < 1e-6
 
 
 def test_nothing_visible_enough_is_an_error(real_fixture):
     """A threshold no object meets raises instead of reporting empty statistics."""
     catalogue, scene, _ = real_fixture
     with pytest.raises(ValueError, match='no catalogue object'):
-        evaluate_real_rotations(ScriptedStage(catalogue, {}), scene, min_visible=1.1)
+        evaluate_real_poses(ScriptedStage(catalogue, {}), scene, min_visible=1.1)
 
 
 def test_cli_runs_the_rgb_only_stage(real_fixture, untrained_pose_weights, tmp_path, capsys):
@@ -173,12 +189,12 @@ def test_transfer_table_rows_in_order(real_fixture, tmp_path, capsys):
     """One Markdown row per metrics file: overall median, shares in %, per-object medians."""
     catalogue, scene, truths = real_fixture
     scripted = {(0, 0): truths[0, 0], (0, 1): truths[0, 1], (1, 0): truths[2, 0]}
-    metrics = evaluate_real_rotations(ScriptedStage(catalogue, scripted), scene)
+    metrics = evaluate_real_poses(ScriptedStage(catalogue, scripted), scene)
     path = tmp_path / 'exact.json'
     path.write_text(json.dumps(metrics))
     transfer_main([f'exact={path}', f'again={path}'])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith('| training data | poses | median (deg) |')
     assert lines[0].endswith('| obj 1000 | obj 1100 |') and len(lines) == 4
-    assert lines[2] == '| exact | 3 | 0.0 | 100.0 % | 100.0 % | 0 | 0 |'
+    assert lines[2] == '| exact | 3 | 0.0 | 100.0 % | 100.0 % | 100.0 % | 0 | 0 |'
     assert lines[3].startswith('| again |')

@@ -48,6 +48,28 @@ def crop_rgb(rgb, window, size):
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def crop_mask(mask, window, size):
+    """
+    Return the (size, size) float32 share of each crop pixel covered by an (H, W) bool mask.
+
+    Sampled as crop_rgb samples colour, so the mask lines up with the crop's pixels.
+    """
+    return crop_rgb(mask.astype(np.float32), window, size)
+
+
+def paste_crop(values, window, shape):
+    """
+    Return an (H, W) float32 image of (S, S) crop values resampled at every image pixel.
+
+    The inverse of the crop window's map (bilinear); pixels outside the window are 0.
+    shape: (H, W) of the image the window was cut from.
+    """
+    size = values.shape[0]
+    return cv2.warpAffine(values.astype(np.float32), _affine(window, size), (shape[1], shape[0]),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def crop_relative_depth(depth, window, size, reference):
     """
     Return the (size, size) float32 relative depth crop of (H, W) metres (see module).

@@ -60,7 +60,8 @@ class PoseEstimate:
     One object's pose: R (3, 3) maps model to camera coordinates, t (3,) metres.
 
     score: identity probability (1 for given detections) times the ICP inlier share when
-    refined; bbox (x, y, w, h) and mask (H, W) bool or None: the candidate's.
+    refined; bbox (x, y, w, h): the candidate's; mask (H, W) bool or None: the candidate's, or
+    for a box-only detection the network's predicted visible mask (None without a mask head).
     """
 
     obj_id: int

@@ -2,12 +2,13 @@
 Pose maths of the pose stage and its training: rotations along a crop's ray, translations.
 
 Allocentric <-> egocentric rotations along the ray through a crop's centre; translation from
-the object's depth points or, without depth, from the box size.
+the object's depth points or, without depth, from the box size or the mask's area.
 
 Camera optical frame (x right, y down, z forward), metres; pixels 0-based (OpenCV / ROS).
 Rotations map model to camera coordinates.
 """
 
+import cv2
 import numpy as np
 import roma
 import torch
@@ -79,3 +80,20 @@ def distance_from_box(vertices, rotation, ray, bbox, intrinsics):
     projected = project(vertices @ rotation.T + ray, intrinsics)
     span = np.ptp(projected, axis=0)
     return float(np.sqrt(span[0] * span[1] / max(bbox[2] * bbox[3], 1.0)))
+
+
+def hull_area(points):
+    """Return the area of the convex hull of (N, 2) pixel points (pixels^2)."""
+    return float(cv2.contourArea(cv2.convexHull(np.asarray(points, np.float32))))
+
+
+def distance_from_mask(vertices, rotation, ray, mask, intrinsics):
+    """
+    Return the distance along ``ray`` at which the rotated model covers the mask (metres).
+
+    Compared are convex-hull areas (so a concave object's gaps count alike on both sides): the
+    projected vertices' at 1 m over d^2 (pinhole) against the (H, W) bool mask's pixels'.
+    """
+    projected = project(vertices @ rotation.T + ray, intrinsics)
+    rows, cols = np.nonzero(mask)
+    return float(np.sqrt(hull_area(projected) / max(hull_area(np.stack([cols, rows], 1)), 1.0)))

@@ -32,6 +32,16 @@ BACKBONES = {
     'resnet34': (torchvision.models.resnet34, 'fc', 'conv1'),
     'resnet50': (torchvision.models.resnet50, 'fc', 'conv1'),
     'mobilenet_v2': (torchvision.models.mobilenet_v2, 'classifier', 'features.0.0'),
+    'mobilenet_v3_small': (torchvision.models.mobilenet_v3_small, 'classifier',
+                           'features.0.0'),
+}
+#: name -> (dotted path, channels) of the trunk's last stride-8 feature map (dense heads).
+STRIDE8_TAPS = {
+    'resnet18': ('layer2', 128),
+    'resnet34': ('layer2', 128),
+    'resnet50': ('layer2', 512),
+    'mobilenet_v2': ('features.6', 32),
+    'mobilenet_v3_small': ('features.3', 24),
 }
 #: scaling -> (mean, std) per RGB channel applied as (rgb - mean) / std to RGB in [0, 1].
 INPUT_SCALINGS = {
@@ -66,6 +76,23 @@ def build_trunk(name, in_channels=3):
         setattr(parent, attribute, nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size,
                                              conv.stride, conv.padding, bias=False))
     return trunk, width
+
+
+def pooled_and_stride8(trunk, name, images):
+    """
+    Return ((B, W) pooled features, (B, C, ceil(H / 8), ceil(W / 8)) stride-8 feature map).
+
+    One pass of a build_trunk(name) trunk over (B, C_in, H, W) images; the map is that of
+    STRIDE8_TAPS[name] (C its channels), kept by a forward hook for the call's duration.
+    """
+    kept = []
+    tap = trunk.get_submodule(STRIDE8_TAPS[name][0])
+    handle = tap.register_forward_hook(lambda module, inputs, output: kept.append(output))
+    try:
+        pooled = trunk(images)
+    finally:
+        handle.remove()
+    return pooled, kept[0]
 
 
 def weights_enum(name, weights):

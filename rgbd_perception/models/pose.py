@@ -4,14 +4,17 @@ Object pose network: a CNN trunk on an object-centred crop (papers: docs/referen
 Input: a square crop centred on the object (no aspect distortion), RGB-D (Doumanoglou et al.
 2016: colour plus depth relative to the object's depth) or RGB only (Khan 2025).  The trunk
 is a torchvision backbone (rgbd_perception.models.backbones; default a ResNet-18, 512-d
-feature) whose feature feeds three heads:
+feature) whose feature feeds three heads, and optionally a fourth on its stride-8 map:
 
 * ``embedding``: a unit-length feature f (64-128 d) for the relative-viewpoint contrastive
   pre-training (Khan 2025), the feature-pose distance loss (Doumanoglou et al. 2016) and
   nearest-neighbour template matching;
 * ``classifier``: object identity logits (the built-in detector's classifier);
 * ``rotation``: two FC layers (Khan 2025) regressing one rotation per catalogue object, as a
-  quaternion, a 6D Gram-Schmidt or a 9D Procrustes representation (RoMa).
+  quaternion, a 6D Gram-Schmidt or a 9D Procrustes representation (RoMa);
+* ``mask`` (``mask_head=True``): the object's visible pixels in the crop, as logits of a
+  small convolutional head on the trunk's stride-8 features, bilinearly upsampled to the
+  crop (so the pose stage can do without a detector's mask: only a box).
 
 The rotation is allocentric: relative to the camera ray through the crop centre (what a
 crop's appearance determines); :func:`rgbd_perception.geometry.pose.egocentric_rotation` turns it
@@ -23,7 +26,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from rgbd_perception.models.backbones import build_trunk, FrozenTrunk, INPUT_SCALINGS
+from rgbd_perception.models.backbones import (build_trunk, FrozenTrunk, INPUT_SCALINGS,
+                                              pooled_and_stride8, STRIDE8_TAPS)
 
 ROTATION_DIMS = {'quaternion': 4, '6d': 6, '9d': 9}
 INPUT_CHANNELS = {'rgbd': 4, 'rgb': 3}
@@ -55,12 +59,14 @@ class PoseNet(FrozenTrunk, nn.Module):
     rotation: a key of ROTATION_DIMS; embedding: size of f; crop_size: S (pixels, recorded
     for the stage); backbone: a key of backbones.BACKBONES (the trunk, width W);
     input_scaling: a key of backbones.INPUT_SCALINGS, how RGB is normalised for the trunk
-    (that of its initial weights).  forward() returns {'embedding': (B, E) unit, 'logits': (B, K),
-    'rotation': (B, K, 3, 3) allocentric rotations, 'raw': (B, K, D) the head's outputs}.
+    (that of its initial weights); mask_head: whether to predict the visible mask.  forward()
+    returns {'embedding': (B, E) unit, 'logits': (B, K), 'rotation': (B, K, 3, 3) allocentric
+    rotations, 'raw': (B, K, D) the head's outputs} and with the mask head 'mask_logits':
+    (B, 1, S, S), positive where the object is visible.
     """
 
     def __init__(self, num_objects, input_mode='rgbd', rotation='6d', embedding=128,
-                 crop_size=128, backbone='resnet18', input_scaling='imagenet'):
+                 crop_size=128, backbone='resnet18', input_scaling='imagenet', mask_head=False):
         super().__init__()
         if input_mode not in INPUT_CHANNELS:
             raise ValueError(f'unknown input_mode {input_mode!r}, expected one of '
@@ -80,16 +86,33 @@ class PoseNet(FrozenTrunk, nn.Module):
         self.rotation_head = nn.Sequential(nn.Linear(width, 256), nn.ReLU(inplace=True),
                                            nn.Linear(256, 256), nn.ReLU(inplace=True),
                                            nn.Linear(256, num_objects * ROTATION_DIMS[rotation]))
+        self.mask_head = None
+        if mask_head:
+            channels = STRIDE8_TAPS[backbone][1]
+            self.mask_head = nn.Sequential(nn.Conv2d(channels, 64, 3, padding=1, bias=False),
+                                           nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                                           nn.Conv2d(64, 1, 1))
+
+    def _normalised(self, crops):
+        rgb = (crops[:, :3] - self.mean) / self.std
+        return torch.cat([rgb, crops[:, 3:]], dim=1)
 
     def features(self, crops):
         """Return the (B, W) trunk features of (B, C, S, S) crops."""
-        rgb = (crops[:, :3] - self.mean) / self.std
-        return self.trunk(torch.cat([rgb, crops[:, 3:]], dim=1))
+        return self.trunk(self._normalised(crops))
 
     def forward(self, crops):
-        """Return the embedding, identity logits and allocentric rotations; see the class."""
-        features = self.features(crops)
+        """Return the embedding, identity logits, rotations (and mask); see the class."""
+        if self.mask_head is None:
+            features = self.features(crops)
+        else:
+            features, stride8 = pooled_and_stride8(self.trunk, self.backbone,
+                                                   self._normalised(crops))
         raw = self.rotation_head(features).unflatten(1, (self.num_objects, -1))
-        return {'embedding': F.normalize(self.embedding(features), dim=1),
-                'logits': self.classifier(features),
-                'rotation': rotation_matrices(raw, self.rotation), 'raw': raw}
+        out = {'embedding': F.normalize(self.embedding(features), dim=1),
+               'logits': self.classifier(features),
+               'rotation': rotation_matrices(raw, self.rotation), 'raw': raw}
+        if self.mask_head is not None:
+            out['mask_logits'] = F.interpolate(self.mask_head(stride8), size=crops.shape[-2:],
+                                               mode='bilinear', align_corners=False)
+        return out

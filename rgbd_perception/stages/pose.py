@@ -7,11 +7,14 @@ identity from the network's classifier.  Each candidate's square crop goes throu
 (one batch per frame) for an allocentric rotation, turned egocentric along the crop's ray:
 the rotation head's (``rotation_source='regression'``) or that of the nearest template on the
 learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates).
-Translation: with depth, the object's points minus the rotated centroid of the model's
-camera-facing vertices, then ICP against the mesh (optional), started from the network's
-rotation and, with a template bank, from up to ``hypotheses - 1`` more rotations of distinct
-nearest templates, keeping the fit with the largest inlier share; without depth, along the ray
-at the distance where the rotated model's projected size matches the box.
+The object's pixels: the detection's mask, else the network's visible mask (weights with a
+mask head; inside the box), else the box.  Translation: with depth, the object's points (without
+a given mask those within one diameter of their median depth) minus the rotated centroid of
+the model's camera-facing vertices, then ICP against the mesh (optional), started from the
+network's rotation and, with a template bank, from up to ``hypotheses - 1`` more rotations of
+distinct nearest templates, keeping the fit with the largest inlier share; without depth,
+along the ray at the distance where the rotated model's projected size matches the mask's
+(convex-hull areas) or, without one, the box's.
 """
 
 from pathlib import Path
@@ -20,12 +23,14 @@ import numpy as np
 import torch
 
 from rgbd_perception.geometry.camera import as_intrinsics, back_project
-from rgbd_perception.geometry.crops import crop_tensor_input, square_window, window_ray
+from rgbd_perception.geometry.crops import crop_tensor_input, paste_crop, square_window, \
+    window_ray
 from rgbd_perception.geometry.detections import DetectionError, PoseEstimate
 from rgbd_perception.geometry.meshes import surface_points
 from rgbd_perception.geometry.point_cloud import icp, inlier_share
 from rgbd_perception.geometry.pose import (box_mask, depth_translation, distance_from_box,
-                                           egocentric_rotation, reference_depth, subset)
+                                           distance_from_mask, egocentric_rotation,
+                                           reference_depth, subset)
 from rgbd_perception.geometry.segmentation import segment_candidates
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
@@ -36,6 +41,8 @@ from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 ICP_MODEL_POINTS = 1500
 ICP_SCENE_POINTS = 2000
 ROTATION_SOURCES = ('regression', 'nearest_neighbour')
+#: Fewest pixels of a predicted mask that replace the box.
+MIN_MASK_PIXELS = 20
 
 
 class PoseStage:
@@ -145,6 +152,7 @@ class PoseStage:
                  int(np.argmax(probabilities[index]))
                  for index, (obj_id, _, _) in enumerate(candidates)]
         allocentric = self._allocentric(out, heads)
+        predicted = self._predicted_masks(out, windows, candidates, rgb.shape[:2])
         estimates = []
         for index, (obj_id, bbox, mask) in enumerate(candidates):
             score = 1.0
@@ -156,8 +164,10 @@ class PoseStage:
             rotations = egocentric_rotation(torch.stack(allocentric[index]).double().cpu(),
                                             torch.from_numpy(rays[index])).numpy()
             rotation, translation, score = self._translate(
-                obj_id, rotations, rays[index], bbox, mask, metres, intrinsics, score)
-            estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox, mask))
+                obj_id, rotations, rays[index], bbox, mask, predicted[index], metres,
+                intrinsics, score)
+            estimates.append(PoseEstimate(obj_id, rotation, translation, score, bbox,
+                                          predicted[index] if mask is None else mask))
         return estimates
 
     @torch.inference_mode()
@@ -185,6 +195,26 @@ class PoseStage:
         return [[rotation] + [r for r in others if not torch.equal(r, rotation)]
                 [:self.hypotheses - 1] for rotation, others in zip(first, more)]
 
+    def _predicted_masks(self, out, windows, candidates, shape):
+        """
+        Return per candidate its (H, W) bool visible mask from the mask head, or None.
+
+        Only for candidates without a mask, from weights with a mask head: the crop's
+        probabilities pasted back into the image, above 0.5 and inside the box; None when
+        fewer than MIN_MASK_PIXELS remain.
+        """
+        if 'mask_logits' not in out:
+            return [None] * len(candidates)
+        probabilities = torch.sigmoid(out['mask_logits'][:, 0]).float().cpu().numpy()
+        masks = []
+        for crop, window, (_, bbox, mask) in zip(probabilities, windows, candidates):
+            region = None
+            if mask is None:
+                region = (paste_crop(crop, window, shape) > 0.5) & box_mask(bbox, shape)
+                region = region if region.sum() >= MIN_MASK_PIXELS else None
+            masks.append(region)
+        return masks
+
     def _checked(self, candidate, shape):
         obj_id, bbox, mask = candidate
         if obj_id is not None and obj_id not in self.catalogue.objects:
@@ -198,25 +228,30 @@ class PoseStage:
             raise DetectionError(f'detection mask {mask.shape} differs from the image {shape}')
         return candidate
 
-    def _translate(self, obj_id, rotations, ray, bbox, mask, depth, intrinsics, score):
+    def _translate(self, obj_id, rotations, ray, bbox, mask, predicted, depth, intrinsics,
+                   score):
         """
-        Return (R, t, score) from depth (+ ICP) or, without depth, from the box size.
+        Return (R, t, score) from depth (+ ICP) or, without depth, from the mask or box size.
 
         rotations: (K, 3, 3) egocentric starting rotations, the first the network's; without
-        refinement only the first is used.
+        refinement only the first is used.  mask: the detection's (trusted); predicted: the
+        mask head's (None: none), used without a given mask.
         """
         rotation = rotations[0]
         vertices = self.model_points[obj_id]
+        region = mask if mask is not None else predicted
         points = None
         if depth is not None:
-            region = box_mask(bbox, depth.shape) if mask is None else mask
-            points = back_project(depth, intrinsics, region)
+            points = back_project(depth, intrinsics,
+                                  box_mask(bbox, depth.shape) if region is None else region)
             if mask is None and len(points):
                 near = np.median(points[:, 2])
                 points = points[np.abs(points[:, 2] - near) < self.catalogue[obj_id].diameter]
         if points is None or len(points) < 10:
-            return rotation, distance_from_box(vertices, rotation, ray, bbox,
-                                               intrinsics) * ray, score
+            distance = (distance_from_box(vertices, rotation, ray, bbox, intrinsics)
+                        if region is None else
+                        distance_from_mask(vertices, rotation, ray, region, intrinsics))
+            return rotation, distance * ray, score
         if not self.refine:
             return rotation, depth_translation(vertices, rotation, points), score
         scene = subset(points, ICP_SCENE_POINTS, np.random.default_rng(0))

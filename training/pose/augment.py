@@ -14,10 +14,10 @@ from training.completion.randomise import jitter_colour
 
 def add_occluders(crops, probability=0.5, min_share=0.1, max_share=0.5):
     """
-    Return (crops, (B,) bool: which got one): per crop with ``probability``, one occluder.
+    Return (crops, (B,) bool: which got one, (B, S, S) bool: the pixels it covers).
 
-    The occluder is an axis-aligned rectangle covering min_share .. max_share of the crop,
-    of one random colour with pixel noise, in front of the object (relative depth between
+    Per crop with ``probability``, one occluder: an axis-aligned rectangle covering min_share
+    .. max_share of the crop, of one random colour with pixel noise, in front of the object (relative depth between
     -DEPTH_CLIP and -0.5, i.e. 5 to 30 cm nearer than the object).
     """
     batch, channels, size, _ = crops.shape
@@ -42,7 +42,7 @@ def add_occluders(crops, probability=0.5, min_share=0.1, max_share=0.5):
     if channels == 4:
         depth = (-0.5 - (DEPTH_CLIP - 0.5) * draws[:, 5]).view(-1, 1, 1).to(crops.device)
         out[:, 3] = torch.where(inside.to(crops.device), depth, crops[:, 3])
-    return out, occluded.to(crops.device)
+    return out, occluded.to(crops.device), inside.to(crops.device)
 
 
 def drop_depth(crops, probability=0.0):

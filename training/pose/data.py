@@ -18,8 +18,8 @@ import roma
 import torch
 from torch.utils.data import Dataset
 
-from rgbd_perception.geometry.crops import crop_relative_depth, crop_rgb, square_window, \
-    window_ray
+from rgbd_perception.geometry.crops import crop_mask, crop_relative_depth, crop_rgb, \
+    square_window, window_ray
 from rgbd_perception.geometry.pose import allocentric_rotation
 from rgbd_perception.io.images import DatasetLayoutError
 from training.datasets.bop import Bop
@@ -63,13 +63,14 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
     Return the crops of BOP folders as a dict of numpy arrays.
 
     object_ids: catalogue ids in head order (other objects are skipped).  Returns {'rgb':
-    (N, S, S, 3) uint8, 'depth': (N, S, S) float16 relative depth, 'index': (N,) int64
+    (N, S, S, 3) uint8, 'depth': (N, S, S) float16 relative depth, 'mask': (N, S, S) float16
+    share of each crop pixel the object is visible in, 'index': (N,) int64
     catalogue index, 'rotation': (N, 3, 3) float32 allocentric, 'egocentric': (N, 3, 3),
     'translation': (N, 3) float32 m, 'frame': (N,) int64, 'folder': (N,) int64 index into
     folders}.  limit: most frames per folder.
     """
     head = {obj_id: index for index, obj_id in enumerate(object_ids)}
-    columns = {key: [] for key in ('rgb', 'depth', 'index', 'rotation', 'egocentric',
+    columns = {key: [] for key in ('rgb', 'depth', 'mask', 'index', 'rotation', 'egocentric',
                                    'translation', 'frame', 'folder')}
     frame_number = 0
     for folder_index, folder in enumerate(folders):
@@ -84,6 +85,7 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
                 columns['rgb'].append(crop_rgb(rgb, window, crop_size))
                 columns['depth'].append(crop_relative_depth(depth, window, crop_size,
                                                             reference).astype(np.float16))
+                columns['mask'].append(crop_mask(mask, window, crop_size).astype(np.float16))
                 columns['index'].append(head[obj_id])
                 columns['egocentric'].append(rotation)
                 columns['rotation'].append(allocentric_rotation(
@@ -95,7 +97,7 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
     if not columns['rgb']:
         raise DatasetLayoutError(f'no object crops of the objects {object_ids} in '
                                  f'{[str(f) for f in folders]}')
-    types = {'rgb': np.uint8, 'depth': np.float16, 'index': np.int64, 'rotation': np.float32,
+    types = {'rgb': np.uint8, 'depth': np.float16, 'mask': np.float16, 'index': np.int64, 'rotation': np.float32,
              'egocentric': np.float32, 'translation': np.float32, 'frame': np.int64,
              'folder': np.int64}
     return {key: np.stack(values).astype(types[key]) for key, values in columns.items()}
@@ -128,8 +130,9 @@ class PoseCrops(Dataset):
     """
     Crop pairs of an object_crops() dict: each crop with its near-view partner.
 
-    Items {'crop', 'partner': (C, S, S) float32, 'index', 'partner_index': int64,
-    'rotation', 'partner_rotation': (3, 3) float32}.  input_mode: 'rgbd' (4 channels: RGB
+    Items {'crop', 'partner': (C, S, S) float32, 'mask', 'partner_mask': (S, S) float32
+    visible share, 'index', 'partner_index': int64, 'rotation', 'partner_rotation': (3, 3)
+    float32}.  input_mode: 'rgbd' (4 channels: RGB
     in [0, 1], relative depth) or 'rgb' (3).
     """
 
@@ -152,6 +155,8 @@ class PoseCrops(Dataset):
     def __getitem__(self, index):
         partner = int(self.partners[index])
         return {'crop': self.tensor(index), 'partner': self.tensor(partner),
+                'mask': torch.from_numpy(self.crops['mask'][index].astype(np.float32)),
+                'partner_mask': torch.from_numpy(self.crops['mask'][partner].astype(np.float32)),
                 'index': torch.tensor(self.crops['index'][index]),
                 'partner_index': torch.tensor(self.crops['index'][partner]),
                 'rotation': torch.from_numpy(self.crops['rotation'][index]),

@@ -8,6 +8,8 @@ Losses of the pose network (Doumanoglou et al. 2016; Khan 2025), on batches of c
 * feature-pose distance (Doumanoglou et al. 2016): over same-object pairs of the batch,
   (|f_i - f_j|^2 - d(q_i, q_j))^2 with d = 2 min |q_i -+ q_j|^2 in [0, 4] like |f_i - f_j|^2;
 * occlusion (Doumanoglou et al. 2016): |f(occluded) - f(clean)|^2 of the same crop;
+* visible mask: binary cross-entropy of the mask head's logits against the share of each
+  crop pixel where the object is visible (synthetic occluders' pixels count as hidden);
 * relative-viewpoint contrast (Khan 2025): InfoNCE over cosine similarities, each crop's
   positive its near-view partner, other crops of the same object within ``near_degrees`` of
   it left out of the negatives.
@@ -65,6 +67,11 @@ def feature_pose_loss(embedding, rotation, index, symmetric):
 def occlusion_loss(occluded, clean):
     """Return the mean |f(occluded) - f(clean)|^2 of (B, E) embeddings of the same crops."""
     return (occluded - clean).pow(2).sum(dim=1).mean()
+
+
+def visible_mask_loss(logits, visible):
+    """Return the mean BCE of (B, 1, S, S) mask logits against (B, S, S) visible shares."""
+    return F.binary_cross_entropy_with_logits(logits[:, 0], visible)
 
 
 def viewpoint_contrastive_loss(anchor, positive, anchor_rotation, positive_rotation,

@@ -1,13 +1,16 @@
 """
-Rotation error of the pose stage on real BOP frames from colour alone, given the true boxes.
+Pose errors of the pose stage on real BOP frames from colour alone, given the true boxes.
 
 The transfer measurement of synthetic-only training: every annotated catalogue object of a
 real scene folder (e.g. the 100 LM-O validation images, which have no depth) seen at least
 ``min_visible`` (scene_gt_info ``visib_fract``) is given to the stage as a detection with its
 ground-truth visible box (``bbox_visib``, no mask); the stage runs without depth and without
-refinement, the network's rotation head alone.  Its error is BOP's 're' in degrees, the
-smallest over the object's symmetries of models_info.json (``training.metrics``), per object
-and over all poses: the median and the share of poses within 15 and 30 degrees.  Chance
+refinement, the network's rotation head alone, its translation from the box (or the mask
+head's mask) alone.  Its errors: BOP's 're' in degrees, the smallest over the object's
+symmetries of models_info.json (``training.metrics``), per object and over all poses: the
+median and the share of poses within 15 and 30 degrees; and ADD(-S) (ADD-S for the
+catalogue's symmetric objects) over the object's diameter: the median and the share under 0.1
+(ADD(-S)@0.1d) of the whole pose, translation included.  Chance
 level: a uniformly random rotation of an asymmetric object is within 15 / 30 degrees with
 probability 0.09 % / 0.75 % ((a - sin a) / pi), its median error is 132 degrees.
 """
@@ -15,12 +18,15 @@ probability 0.09 % / 0.75 % ((a - sin a) / pi), its median error is 132 degrees.
 import numpy as np
 
 from rgbd_perception.geometry.detections import Detection
+from rgbd_perception.geometry.meshes import surface_points
 from rgbd_perception.io.bop import BopScene, read_models_info
 from rgbd_perception.stages.pose import PoseStage
-from training.metrics import symmetric_rotation_error_deg, symmetry_rotations
+from training.metrics import pose_add_or_adds, symmetric_rotation_error_deg, symmetry_rotations
 
 #: Rotation error thresholds (degrees) of the reported shares.
 THRESHOLDS_DEG = (15, 30)
+#: Model surface points of the ADD(-S) error (seeded).
+ADD_POINTS = 1000
 
 
 def catalogue_symmetries(catalogue):
@@ -49,25 +55,35 @@ def real_targets(scene, im_id, object_ids, min_visible):
             and info['bbox_visib'][2] > 0 and info['bbox_visib'][3] > 0]
 
 
-def rotation_summary(errors):
-    """Return {'count', 'median_deg', 'within_15_deg', 'within_30_deg'} of errors in degrees."""
-    errors = np.asarray(errors, np.float64)
-    return {'count': int(errors.size), 'median_deg': float(np.median(errors)),
-            **{f'within_{t}_deg': float(np.mean(errors < t)) for t in THRESHOLDS_DEG}}
-
-
-def evaluate_real_rotations(stage, folder, min_visible=0.1, limit=None):
+def pose_summary(errors):
     """
-    Return the rotation errors of ``stage`` on a real BOP scene folder, RGB only, given boxes.
+    Return the summary of (N, 2) errors: rotation (degrees), ADD(-S) / diameter.
+
+    {'count', 'median_deg', 'within_15_deg', 'within_30_deg', 'median_add_s_d',
+    'add_s_0.1d'}.
+    """
+    errors = np.asarray(errors, np.float64).reshape(-1, 2)
+    rotations, adds = errors[:, 0], errors[:, 1]
+    return {'count': len(errors), 'median_deg': float(np.median(rotations)),
+            **{f'within_{t}_deg': float(np.mean(rotations < t)) for t in THRESHOLDS_DEG},
+            'median_add_s_d': float(np.median(adds)), 'add_s_0.1d': float(np.mean(adds < 0.1))}
+
+
+def evaluate_real_poses(stage, folder, min_visible=0.1, limit=None):
+    """
+    Return the pose errors of ``stage`` on a real BOP scene folder, RGB only, given boxes.
 
     stage: a callable as PoseStage (rgb, depth=None, intrinsics, detections) -> estimates in
     detection order, with a ``catalogue``; folder: one BOP scene folder (rgb/, scene_camera,
     scene_gt, scene_gt_info); limit: most images, in im_id order.  Returns {'overall':
     summary, 'objects': {obj_id str: summary}, 'images', 'min_visible'}, summaries as
-    :func:`rotation_summary`.
+    :func:`pose_summary`.
     """
     scene, catalogue = BopScene(folder), stage.catalogue
     symmetries = catalogue_symmetries(catalogue)
+    rng = np.random.default_rng(0)
+    points = {obj_id: surface_points(obj.mesh, ADD_POINTS, rng)
+              for obj_id, obj in catalogue.objects.items()}
     errors, images = {}, 0
     for im_id in scene.image_ids[:limit]:
         targets = real_targets(scene, im_id, catalogue.objects, min_visible)
@@ -77,19 +93,23 @@ def evaluate_real_rotations(stage, folder, min_visible=0.1, limit=None):
         estimates = stage(scene.read_rgb(im_id), None, scene.intrinsics(im_id),
                           [Detection(truth.obj_id, bbox) for truth, bbox in targets])
         for (truth, _), estimate in zip(targets, estimates, strict=True):
-            errors.setdefault(truth.obj_id, []).append(symmetric_rotation_error_deg(
-                estimate.rotation, truth.rotation, symmetries[truth.obj_id]))
+            obj = catalogue[truth.obj_id]
+            add_s = pose_add_or_adds(estimate.rotation, estimate.translation, truth.rotation,
+                                     truth.translation, points[truth.obj_id], obj.symmetric)
+            errors.setdefault(truth.obj_id, []).append((symmetric_rotation_error_deg(
+                estimate.rotation, truth.rotation, symmetries[truth.obj_id]),
+                add_s / obj.diameter))
     if not errors:
         raise ValueError(f'{folder}: no catalogue object seen at least {min_visible} visible')
-    return {'overall': rotation_summary(np.concatenate(list(errors.values()))),
-            'objects': {str(obj_id): rotation_summary(errors[obj_id]) for obj_id in
+    return {'overall': pose_summary(np.concatenate(list(errors.values()))),
+            'objects': {str(obj_id): pose_summary(errors[obj_id]) for obj_id in
                         sorted(errors)},
             'images': images, 'min_visible': min_visible}
 
 
 def real_pose_metrics(weights, folder, catalogue, device='cpu', min_visible=0.1, limit=None):
-    """Return :func:`evaluate_real_rotations` of exported weights as the RGB-only stage."""
+    """Return :func:`evaluate_real_poses` of exported weights as the RGB-only stage."""
     stage = PoseStage(catalogue, weights, device=device, refine=False, rgb_only=True,
                       hypotheses=1)
-    return {**evaluate_real_rotations(stage, folder, min_visible, limit),
+    return {**evaluate_real_poses(stage, folder, min_visible, limit),
             'weights': str(weights)}

@@ -8,8 +8,8 @@ partly with synthetic occluders.  The loss weights (config ``loss``) select the 
 * pose-selfsup (Khan 2025): the relative-viewpoint contrastive loss alone trains the ResNet-18
   and its embedding; no rotation label enters the loss, only which renders are near views;
 * pose (Doumanoglou et al. 2016; Khan 2025): rotation regression + feature-pose distance +
-  occlusion + identity classification, optionally starting from pose-selfsup's weights
-  (pretrained.init_weights).
+  occlusion + identity classification + the visible mask (model.mask_head), optionally
+  starting from pose-selfsup's weights (pretrained.init_weights).
 
 Both build the trunk model.backbone, optionally from ImageNet weights
 (pretrained.backbone_weights: a torchvision weights name or a local state_dict, see
@@ -38,7 +38,7 @@ from training.pose.augment import add_occluders, drop_depth, jitter_crops
 from training.pose.data import object_crops, PoseCrops
 from training.pose.evaluation import evaluate_poses
 from training.pose.losses import (feature_pose_loss, occlusion_loss, rotation_regression_loss,
-                                  viewpoint_contrastive_loss)
+                                  viewpoint_contrastive_loss, visible_mask_loss)
 from training.pose.templates import build_templates, embed_crops
 
 #: Model points per object for the symmetric shape-match loss (a seeded subset).
@@ -143,7 +143,7 @@ class PoseTask(Task):
         index = torch.cat([batch['index'], batch['partner_index']])
         rotation = torch.cat([batch['rotation'], batch['partner_rotation']])
         clean = jitter_crops(crops, augment['colour'])
-        seen, occluded = add_occluders(clean, augment['occluder_probability'])
+        seen, occluded, covered = add_occluders(clean, augment['occluder_probability'])
         seen = drop_depth(seen, augment['depth_dropout'])
         count = len(seen)
         # One forward pass (DDP wants one): the clean versions of the occluded crops ride
@@ -174,6 +174,9 @@ class PoseTask(Task):
                                                                   reference)
         if weights['classification']:
             total = total + weights['classification'] * F.cross_entropy(out['logits'], index)
+        if weights['mask']:
+            visible = torch.cat([batch['mask'], batch['partner_mask']]) * ~covered
+            total = total + weights['mask'] * visible_mask_loss(out['mask_logits'], visible)
         return total
 
     def evaluate(self, model, device, out_dir):
