@@ -17,7 +17,7 @@ import shlex
 import pytest
 
 from rgbd_perception.runtime.weights import FORMAT_VERSION, load_exported, settings_sha256
-from training.framework.config import default_config, flatten, resolve_config
+from training.framework.config import default_config, flatten, merge_stored, resolve_config
 from training.synth.cli import generated_by_commands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +36,13 @@ ADDED_SINCE = {
     ('pose.yaml', 'model.input_scaling'): 'null without backbone weights: imagenet, as before',
     ('pose.yaml', 'pretrained.backbone_weights'): 'null: the trunk starts random, as before',
     ('pose.yaml', 'finetune.freeze_backbone'): 'false: the trunk trains, as before',
+    ('completion.yaml', 'model.rgb_backbone'): "null: the size's encoder and parameter names",
+    ('completion.yaml', 'model.input_scaling'): 'null without backbone weights: imagenet, as '
+                                                'before',
+    ('completion.yaml', 'pretrained.backbone_weights'): 'null: the encoder starts random, as '
+                                                        'rgb_weights null did',
+    ('completion.yaml', 'finetune.freeze_backbone'): 'only freezes backbone_weights: a random '
+                                                     'encoder trains, as before',
 }
 
 
@@ -96,6 +103,7 @@ def test_bundled_recipes_reproduce_the_configs(bundled):
     recorded, today = flatten(manifest['config']), flatten(config)
     assert {key: today.get(key) for key in recorded} == recorded
     assert {(task_config, key) for key in today.keys() - recorded.keys()} <= ADDED_SINCE.keys()
+    merge_stored(default_config(task_config), manifest['config'])  # as eval and runtime read it
     text = (ROOT / script).read_text()
     assert f'python -m training data {task_config.split(".")[0]}' in text
 

@@ -2,14 +2,18 @@
 
 import numpy as np
 import pytest
+from test_backbones import MOBILENET, needs_shared
 import torch
 
 from rgbd_perception.geometry.depth_pooling import masked_mean_pool
 from rgbd_perception.geometry.ip_basic import ip_basic_complete
 from rgbd_perception.models import ARCHITECTURES
-from rgbd_perception.models.depth_completion import VanishingDepthNet
+from rgbd_perception.models.backbones import INPUT_SCALINGS
+from rgbd_perception.models.depth_completion import RgbEncoder, VanishingDepthNet
 from rgbd_perception.models.positional_depth_encoding import (MISSING_VALUE,
                                                               PositionalDepthEncoding)
+from rgbd_perception.runtime.weights import load_exported
+from rgbd_perception.stages.completion import BUNDLED_WEIGHTS
 
 #: Wavelengths in mm of the 32-channel PDE for 15 m listed in Koch et al. 2025, appendix A.2.
 PAPER_WAVELENGTHS_MM = (15000.0, 9034.65, 5441.66, 3277.5664, 1974.111, 1189.0267, 716.1628,
@@ -69,21 +73,78 @@ def test_network_is_equivariant_to_depth_scale(scale_quantile):
                                    rtol=1e-4, atol=1e-5)
 
 
-def test_frozen_pretrained_rgb_encoder(tmp_path):
-    """A local torchvision state dict loads into the RGB encoder, which stays frozen."""
+@pytest.mark.parametrize('name, channels', [
+    ('mobilenet_v3_small', (16, 24, 48, 96)), ('mobilenet_v2', (24, 32, 96, 320)),
+    ('resnet18', (64, 128, 256, 512)), ('resnet34', (64, 128, 256, 512))])
+def test_rgb_encoder_stages_have_strides_4_to_32(name, channels):
+    """Each backbone's four feature maps: strides 4, 8, 16, 32 with their channel counts."""
+    torch.manual_seed(0)
+    encoder = RgbEncoder(name).eval()
+    with torch.no_grad():
+        features = encoder(torch.rand(1, 3, 64, 96))
+    assert encoder.channels == channels
+    assert [tuple(f.shape) for f in features] == [
+        (1, c, 64 // stride, 96 // stride) for c, stride in zip(channels, (4, 8, 16, 32))]
+    with pytest.raises(ValueError, match='unknown RGB backbone'):
+        RgbEncoder('vgg16')
+
+
+def test_default_model_keeps_its_parameters_and_imagenet_scaling():
+    """Bundled weights load strictly into today's model; other encoders and scalings apply."""
+    state, manifest = load_exported(BUNDLED_WEIGHTS)
+    assert 'rgb_backbone' not in manifest['model_kwargs']   # an old manifest: the defaults
+    net = VanishingDepthNet(**manifest['model_kwargs'])
+    net.load_state_dict(state, strict=True)
+    assert net.rgb_encoder.name == 'mobilenet_v3_small'
+    mean, std = INPUT_SCALINGS['imagenet']
+    assert torch.equal(net.rgb_mean.flatten(), torch.tensor(mean))
+    assert torch.equal(net.rgb_std.flatten(), torch.tensor(std))
+    other = VanishingDepthNet('small', bins=8, rgb_backbone='mobilenet_v2',
+                              input_scaling='minus_one_one')
+    assert other.rgb_encoder.channels == (24, 32, 96, 320)
+    assert torch.equal(other.rgb_mean.flatten(), torch.full((3,), 0.5))
+    assert not {'rgb_mean', 'rgb_std'} & set(other.state_dict())  # not saved: files unchanged
+
+
+def test_rgb_encoder_loads_a_local_torchvision_state_dict(tmp_path):
+    """A .pt of the whole torchvision MobileNetV3-Small loads into the small encoder."""
     import torchvision
 
     torch.manual_seed(2)
     backbone = torchvision.models.mobilenet_v3_small()
     torch.save(backbone.state_dict(), tmp_path / 'mobilenet.pt')
     net = VanishingDepthNet('small', bins=8)
-    net.rgb_encoder.load_pretrained(tmp_path / 'mobilenet.pt')
-    torch.testing.assert_close(net.rgb_encoder.stages[0][0][0].weight,
-                               backbone.features[0][0].weight)
+    net.rgb_encoder.load_initial_weights(tmp_path / 'mobilenet.pt')
+    loaded = net.rgb_encoder.state_dict()
+    for key in ('0.0.0.weight', '3.11.block.0.1.running_var'):  # features.0, features.11
+        torch.testing.assert_close(loaded[f'stages.{key}'],
+                                   backbone.state_dict()[f'features.{key[2:]}'])
+
+
+@needs_shared
+def test_shared_mobilenet_initialises_a_frozen_rgb_encoder():
+    """The shared MobileNetV2 .pth loads strictly; frozen, it keeps weights and batch norm."""
+    state = torch.load(MOBILENET, map_location='cpu', weights_only=True)
+    torch.manual_seed(3)
+    net = VanishingDepthNet('small', bins=8, rgb_backbone='mobilenet_v2',
+                            input_scaling='minus_one_one')
+    net.rgb_encoder.load_initial_weights(str(MOBILENET))
+    encoder = net.rgb_encoder
+    loaded = encoder.state_dict()
+    assert torch.equal(loaded['stages.0.0.0.weight'], state['features.0.0.weight'])
+    assert torch.equal(loaded['stages.3.17.conv.2.weight'], state['features.17.conv.2.weight'])
+    encoder.freeze()
     net.train()
-    assert not net.rgb_encoder.training
-    assert all(not p.requires_grad for p in net.rgb_encoder.parameters())
-    assert any(p.requires_grad for p in net.parameters())
+    assert net.training and not encoder.training
+    assert not any(module.training for module in encoder.modules())
+    assert not any(p.requires_grad for p in encoder.parameters())
+    assert all(p.requires_grad for p in net.stem.parameters())
+    batch_norm = encoder.stages[1][0].conv[0][1]  # features.4's first batch norm
+    before = batch_norm.running_mean.clone()
+    rgb, depth = torch.rand(2, 3, 32, 48), 1 + torch.rand(2, 1, 32, 48)
+    net(rgb, depth, all_scales=True)[0].mean().backward()
+    assert torch.equal(batch_norm.running_mean, before)
+    assert all(p.grad is None for p in encoder.parameters())
 
 
 def test_architecture_registry_and_sizes():

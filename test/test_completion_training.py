@@ -1,9 +1,12 @@
 """Vanishing Depth training pieces: masks, randomisation, loss, data, the completion task."""
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
+from safetensors.torch import load_file
+from test_backbones import MOBILENET, needs_shared
 import torch
 
 from training.cli import main
@@ -183,6 +186,29 @@ def test_completion_task_trains_evaluates_and_exports(synthetic_dirs, tmp_path):
     assert manifest['architecture'] == 'VanishingDepthNet'
     assert manifest['model_kwargs']['bins'] == 8
     assert manifest['data']['train_dirs'] == [str(train)]
+
+
+@needs_shared
+def test_completion_trains_a_frozen_pretrained_rgb_encoder(synthetic_dirs, tmp_path):
+    """A MobileNetV2 encoder from the shared weights stays as loaded; the manifest has sha256."""
+    train, heldout = synthetic_dirs
+    run = tmp_path / 'run'
+    assert main(['completion', '--run-dir', str(run), f'data.train_dirs=[{train}]',
+                 f'data.eval_dir={heldout}', 'data.downsample=2', 'augment.crop=[24,32]',
+                 'train.steps=1', 'train.batch_size=2', 'model.bins=8',
+                 'model.rgb_backbone=mobilenet_v2', 'model.input_scaling=minus_one_one',
+                 f'pretrained.backbone_weights={MOBILENET}']) == 0
+    weights = tmp_path / 'completion.safetensors'
+    assert main(['export', '--checkpoint', str(run), '--out', str(weights)]) == 0
+    manifest = json.loads(weights.with_suffix('.json').read_text())
+    assert manifest['provenance']['init_weights']['pretrained.backbone_weights'] == {
+        'path': str(MOBILENET), 'sha256': hashlib.sha256(MOBILENET.read_bytes()).hexdigest()}
+    assert manifest['model_kwargs']['rgb_backbone'] == 'mobilenet_v2'
+    assert manifest['model_kwargs']['input_scaling'] == 'minus_one_one'
+    trained, initial = load_file(weights), torch.load(MOBILENET, weights_only=True)
+    for key in ('0.0.0.weight', '1.4.conv.0.1.running_mean'):  # features.0, features.4
+        assert torch.equal(trained[f'rgb_encoder.stages.{key}'],
+                           initial[f'features.{key[2:]}'])
 
 
 def test_real_sample_frames_decode(shared_data):

@@ -362,7 +362,7 @@ def test_checkpoints_record_initial_weights_and_every_start(tmp_path):
     init = tmp_path / 'init.safetensors'
     init.write_bytes(b'initial weights')
     config = small_config(tmp_path / 'run', 'train.steps=6', 'train.checkpoint_every=1')
-    config['pretrained'] = {'init_weights': str(init), 'rgb_weights': None}
+    config['pretrained'] = {'init_weights': str(init), 'backbone_weights': None}
     with pytest.raises(KeyboardInterrupt):
         train(InterruptedToyDepth, config, tmp_path / 'run', ['toy-depth', 'first'])
     init.write_bytes(b'changed after the start')

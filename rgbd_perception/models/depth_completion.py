@@ -1,29 +1,38 @@
 """
 Vanishing Depth completion network (Koch et al. 2025): RGB + sparse depth -> dense metric depth.
 
-A torchvision RGB encoder and a depth encoder over the positional depth encoding run side by
-side; squeeze-and-excitation fusion adds the RGB features into the depth branch at the four
-encoder stages (strides 4, 8, 16, 32); a U-Net decoder with four heads (strides 8, 4, 2, 1)
-decodes adaptive depth bins (after AdaBins) into depth.  The last decoder stage sees the
-normalised depth, its validity and the RGB at full resolution (not the PDE: a third of the
-cost for the same edges).  Depth is normalised per image by a quantile of its valid values
-(the largest by default; a lower quantile keeps a few far pixels from rescaling the whole
-image), so one network serves any depth range; the output is metric again.
+A torchvision RGB encoder (rgbd_perception.models.backbones) and a depth encoder over the
+positional depth encoding run side by side; squeeze-and-excitation fusion adds the RGB
+features into the depth branch at the four encoder stages (strides 4, 8, 16, 32); a U-Net
+decoder with four heads (strides 8, 4, 2, 1) decodes adaptive depth bins (after AdaBins) into
+depth.  The last decoder stage sees the normalised depth, its validity and the RGB at full
+resolution (not the PDE: a third of the cost for the same edges).  Depth is normalised per
+image by a quantile of its valid values (the largest by default; a lower quantile keeps a few
+far pixels from rescaling the whole image), so one network serves any depth range; the output
+is metric again.
 """
 
 import torch
 from torch import nn
 import torch.nn.functional as F
-import torchvision
 from torchvision.ops import SqueezeExcitation
 
-from rgbd_perception.models.backbones import INPUT_SCALINGS
+from rgbd_perception.models.backbones import build_trunk, INPUT_SCALINGS, load_initial_weights
 from rgbd_perception.models.positional_depth_encoding import PositionalDepthEncoding
 
-IMAGENET_MEAN, IMAGENET_STD = INPUT_SCALINGS['imagenet']
+#: RGB backbone (a key of backbones.BACKBONES) -> (output channels of its four stages, at
+#: strides 4, 8, 16 and 32; where a MobileNet's ``features`` are cut into them, or None: a
+#: ResNet's stem + layer1, layer2, layer3, layer4).  Later layers are left out.
+RGB_BACKBONES = {
+    'mobilenet_v3_small': ((16, 24, 48, 96), (0, 2, 4, 9, 12)),
+    'mobilenet_v2': ((24, 32, 96, 320), (0, 4, 7, 14, 18)),
+    'resnet18': ((64, 128, 256, 512), None),
+    'resnet34': ((64, 128, 256, 512), None),
+    'resnet50': ((256, 512, 1024, 2048), None),
+}
 
-#: Per size: RGB backbone, depth encoder channels at strides 4..32, decoder channels at
-#: strides 16, 8, 4, 2, 1.
+#: Per size: default RGB backbone, depth encoder channels at strides 4..32, decoder channels
+#: at strides 16, 8, 4, 2, 1.
 SIZES = {
     'small': {'backbone': 'mobilenet_v3_small', 'encoder': (24, 32, 64, 96),
               'decoder': (64, 48, 32, 24, 16)},
@@ -41,53 +50,51 @@ def conv_block(in_channels, out_channels, stride=1):
         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
+def cut_stages(name, trunk):
+    """Return the four stages (nn.ModuleList) of a backbones.build_trunk(name) trunk."""
+    bounds = RGB_BACKBONES[name][1]
+    if bounds is None:
+        return nn.ModuleList([
+            nn.Sequential(trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool, trunk.layer1),
+            trunk.layer2, trunk.layer3, trunk.layer4])
+    return nn.ModuleList(trunk.features[start:end] for start, end in zip(bounds, bounds[1:]))
+
+
 class RgbEncoder(nn.Module):
     """
     A torchvision backbone cut into four stages of strides 4, 8, 16 and 32.
 
-    name: 'mobilenet_v3_small' (channels 16, 24, 48, 96) or 'resnet18' (64, 128, 256, 512).
-    Input (B, 3, H, W) ImageNet-normalised RGB; output a list of four feature maps.
+    name: a key of RGB_BACKBONES, e.g. 'mobilenet_v3_small' (channels 16, 24, 48, 96),
+    'mobilenet_v2' (24, 32, 96, 320) or 'resnet18' (64, 128, 256, 512); ``channels`` holds
+    them.  Input (B, 3, H, W) RGB normalised by the input scaling of its weights; output a
+    list of four feature maps.
     """
 
     def __init__(self, name):
         super().__init__()
-        if name == 'mobilenet_v3_small':
-            features = torchvision.models.mobilenet_v3_small().features
-            self.stages = nn.ModuleList([features[0:2], features[2:4], features[4:9],
-                                         features[9:12]])
-            self.channels = (16, 24, 48, 96)
-        elif name == 'resnet18':
-            net = torchvision.models.resnet18()
-            self.stages = nn.ModuleList([
-                nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1),
-                net.layer2, net.layer3, net.layer4])
-            self.channels = (64, 128, 256, 512)
-        else:
-            raise ValueError(f'unknown RGB backbone {name!r}')
+        if name not in RGB_BACKBONES:
+            raise ValueError(f'unknown RGB backbone {name!r}, expected one of '
+                             f'{sorted(RGB_BACKBONES)}')
         self.name = name
+        self.channels = RGB_BACKBONES[name][0]
+        self.stages = cut_stages(name, build_trunk(name)[0])
         self.frozen = False
 
-    def load_pretrained(self, path):
+    def load_initial_weights(self, weights):
         """
-        Load torchvision ImageNet weights of this backbone from a local file and freeze them.
+        Load initial weights: a torchvision weights name or a local .pth / .safetensors file.
 
-        path: a state dict of the whole torchvision model saved with torch.save (loaded with
-        weights_only=True); the classifier's weights are ignored.
+        They must fit the whole torchvision model (strict, see backbones.load_initial_weights);
+        the layers after the four stages are dropped.
         """
-        state = torch.load(path, map_location='cpu', weights_only=True)
-        full = getattr(torchvision.models, self.name)()
-        full.load_state_dict(state)
-        own = RgbEncoder(self.name)
-        if self.name == 'mobilenet_v3_small':
-            own.stages = nn.ModuleList([full.features[0:2], full.features[2:4],
-                                        full.features[4:9], full.features[9:12]])
-        else:
-            own.stages = nn.ModuleList([
-                nn.Sequential(full.conv1, full.bn1, full.relu, full.maxpool, full.layer1),
-                full.layer2, full.layer3, full.layer4])
-        self.load_state_dict(own.state_dict())
-        self.frozen = True
+        trunk, _ = build_trunk(self.name)
+        load_initial_weights(trunk, self.name, weights)
+        self.stages.load_state_dict(cut_stages(self.name, trunk).state_dict())
+
+    def freeze(self):
+        """Stop training the encoder: no gradients, and eval() from now on (batch norm fixed)."""
         self.requires_grad_(False)
+        self.frozen = True
         self.eval()
 
     def train(self, mode=True):
@@ -142,6 +149,9 @@ class VanishingDepthNet(nn.Module):
     Depth completion: (B, 3, H, W) RGB in [0, 1] + (B, 1, H, W) depth in metres (0 = missing).
 
     size: 'small' (MobileNetV3-Small RGB encoder, for CPUs) or 'large' (ResNet-18, GPUs).
+    rgb_backbone: a key of RGB_BACKBONES replacing the size's RGB encoder (None: the size's).
+    input_scaling: a key of backbones.INPUT_SCALINGS, how RGB is normalised for the encoder
+    (that of its initial weights; the last decoder stage sees the same normalised RGB).
     pde_channels / pde_temperature: the PositionalDepthEncoding.  bins: adaptive depth bins.
     depth_range: the bins span (0, depth_range) times the image's depth scale, the
     ``scale_quantile`` quantile of its valid depth (1.0: the largest).
@@ -151,7 +161,8 @@ class VanishingDepthNet(nn.Module):
     """
 
     def __init__(self, size='small', pde_channels=32, pde_temperature=3e-4, bins=64,
-                 depth_range=1.5, scale_quantile=1.0):
+                 depth_range=1.5, scale_quantile=1.0, rgb_backbone=None,
+                 input_scaling='imagenet'):
         super().__init__()
         if size not in SIZES:
             raise ValueError(f'unknown size {size!r}, expected one of {sorted(SIZES)}')
@@ -161,12 +172,11 @@ class VanishingDepthNet(nn.Module):
             raise ValueError(f'scale_quantile must lie in (0, 1], got {scale_quantile}')
         self.depth_range = depth_range
         self.scale_quantile = scale_quantile
-        self.register_buffer('rgb_mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
-                             persistent=False)
-        self.register_buffer('rgb_std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
-                             persistent=False)
+        mean, std = INPUT_SCALINGS[input_scaling]
+        self.register_buffer('rgb_mean', torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('rgb_std', torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.encoding = PositionalDepthEncoding(pde_channels, pde_temperature)
-        self.rgb_encoder = RgbEncoder(spec['backbone'])
+        self.rgb_encoder = RgbEncoder(rgb_backbone or spec['backbone'])
         self.stem = conv_block(pde_channels, dec[3], stride=2)
         self.depth_stages = nn.ModuleList(
             conv_block(c_in, c_out, stride=2) for c_in, c_out in zip((dec[3],) + enc[:-1], enc))

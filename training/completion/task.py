@@ -4,8 +4,12 @@
 Training batches are whole frames at the model's working size; the loss crops, flips and
 colour-jitters them, randomises the depth distribution, removes 1-99 % of the valid input
 depth (curriculum from reconstruction to balanced) and scores every decoder scale with the
-balanced scale-invariant loss.  evaluate() compares the model with IP-Basic on held-out
-synthetic frames and on the real sample frames (when present) at fixed removal rates.
+balanced scale-invariant loss.  The RGB encoder (model.rgb_backbone) may start from ImageNet
+weights (pretrained.backbone_weights: a torchvision weights name or a local state_dict, see
+rgbd_perception.models.backbones) normalised by model.input_scaling, frozen when
+finetune.freeze_backbone (as Vanishing Depth does).  evaluate() compares the model with
+IP-Basic on held-out synthetic frames and on the real sample frames (when present) at fixed
+removal rates.
 """
 
 from pathlib import Path
@@ -13,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import ConcatDataset
 
+from rgbd_perception.models.backbones import resolve_input_scaling
 from rgbd_perception.models.depth_completion import VanishingDepthNet
 from training.completion.data import (real_sample_frames, RealCompletionFrames,
                                       synthetic_frames, SyntheticCompletionFrames)
@@ -32,12 +37,31 @@ class CompletionTask(Task):
     config_name = 'completion.yaml'
     model_class = VanishingDepthNet
 
+    def model_kwargs(self):
+        """
+        Return the model section, model.input_scaling resolved.
+
+        A null model.input_scaling becomes that of pretrained.backbone_weights (see
+        backbones.resolve_input_scaling), so the manifest records the one trained with.
+        """
+        model = self.config['model']
+        scaling = resolve_input_scaling(self.config['pretrained']['backbone_weights'],
+                                        model['input_scaling'])
+        return {**model, 'input_scaling': scaling}
+
     def build_model(self):
-        """Return a new model; its RGB encoder loads and freezes pretrained.rgb_weights if set."""
+        """
+        Return a new model; pretrained.backbone_weights initialise its RGB encoder.
+
+        With finetune.freeze_backbone those weights stay fixed, batch-norm statistics
+        included; a randomly initialised encoder (no backbone_weights) always trains.
+        """
         model = super().build_model()
-        weights = self.config['pretrained']['rgb_weights']
+        weights = self.config['pretrained']['backbone_weights']
         if weights:
-            model.rgb_encoder.load_pretrained(weights)
+            model.rgb_encoder.load_initial_weights(weights)
+            if self.config['finetune']['freeze_backbone']:
+                model.rgb_encoder.freeze()
         return model
 
     def train_dataset(self):

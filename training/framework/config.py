@@ -12,6 +12,12 @@ import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / 'configs'
 BASE_CONFIG = CONFIG_DIR / 'base.yaml'
+#: Keys removed from the defaults since configs were stored with them (checkpoints,
+#: manifests): 'section.key' -> why merge_stored may drop them.
+RETIRED_KEYS = {
+    'pretrained.rgb_weights': 'completion initial weights (now pretrained.backbone_weights), '
+                              'replaced by the stored model weights',
+}
 
 
 class ConfigError(ValueError):
@@ -80,6 +86,18 @@ def merge(config, updates, prefix=''):
         else:
             merged[name] = _checked_value(key, config[name], value)
     return merged
+
+
+def merge_stored(defaults, stored):
+    """
+    Return ``defaults`` updated by a config a checkpoint or manifest stored (see merge).
+
+    Its RETIRED_KEYS are dropped first, so configs stored before their removal still load.
+    """
+    kept = {name: {key: value for key, value in section.items()
+                   if f'{name}.{key}' not in RETIRED_KEYS}
+            if isinstance(section, dict) else section for name, section in stored.items()}
+    return merge(defaults, kept)
 
 
 def nest(key, value):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rgbd_perception.runtime.device import resolve_device
 from training.framework import checkpoint
-from training.framework.config import default_config, merge, resolve_config
+from training.framework.config import default_config, merge_stored, resolve_config
 from training.framework.export import build_exported, file_sha256
 from training.framework.tasks import TASKS
 
@@ -52,8 +52,8 @@ def evaluate(out_dir, checkpoint_path=None, weights_path=None, config_file=None,
     task_name, stored, build, source = (_load_checkpoint(checkpoint_path) if checkpoint_path
                                         else _load_weights(weights_path))
     task_class = TASKS[task_name]
-    config = resolve_config(merge(default_config(task_class.config_name), stored), config_file,
-                            overrides)
+    config = resolve_config(merge_stored(default_config(task_class.config_name), stored),
+                            config_file, overrides)
     task = task_class(config)
     device = resolve_device(config['device'])
     out_dir = Path(out_dir)

@@ -23,7 +23,7 @@ from rgbd_perception.runtime import weights
 from rgbd_perception.runtime.weights import (ExportError, file_sha256, FORMAT_VERSION,
                                              manifest_path, settings_sha256, UNKNOWN)
 from training.framework import checkpoint
-from training.framework.config import default_config, flatten, merge
+from training.framework.config import default_config, flatten, merge_stored
 from training.framework.provenance import initial_weights, invocation, UNRECORDED
 from training.framework.tasks import ARCHITECTURES, TASKS
 
@@ -91,8 +91,8 @@ def write_runtime(weights_path, downsample, chosen_by, metrics_paths=(), argv=No
         raise ExportError(f'{manifest_path(weights_path)} is of format '
                           f"{manifest['format_version']}: upgrade it first with "
                           '`python -m training manifest --upgrade`')
-    trained = flatten(merge(default_config(TASKS[manifest['task']].config_name),
-                            manifest['config']))
+    trained = flatten(merge_stored(default_config(TASKS[manifest['task']].config_name),
+                                   manifest['config']))
     evaluations = []
     for path in metrics_paths:
         report = read_report(path, manifest['weights_sha256'], weights_path)

@@ -4,7 +4,7 @@ How a checkpoint was made: the commands, the code they ran and the weights they 
 A training run records, when it starts or resumes, one invocation (its ``python -m training``
 command line, the code revision and whether the working tree differed from it) and, when it
 starts, the sha256 of every initial weight file its config names: each non-null value of the
-config's ``pretrained`` section (pose: init_weights, completion: rgb_weights).  Checkpoints
+config's ``pretrained`` section (e.g. backbone_weights, pose's init_weights).  Checkpoints
 carry that record (``provenance``) to ``export``, which adds its own invocation to the
 manifest.  Facts that cannot be recovered are recorded as UNKNOWN, never guessed.
 """
