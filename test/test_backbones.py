@@ -103,3 +103,19 @@ def test_frozen_trunk_keeps_its_weights_and_batch_norm_statistics():
     before = model.trunk.features[1].conv[0][1].running_mean.clone()
     model(torch.rand(4, 3, 32, 32))['logits'].sum().backward()
     assert torch.equal(model.trunk.features[1].conv[0][1].running_mean, before)
+
+
+def test_frozen_batch_norm_keeps_statistics_while_convolutions_train():
+    """freeze_trunk_batchnorm: trunk BN stays in eval() and fixed; convolutions get gradients."""
+    torch.manual_seed(0)
+    model = PoseNet(3, embedding=16, crop_size=32, backbone='mobilenet_v2', mask_head=True)
+    model.freeze_trunk_batchnorm()
+    model.train()
+    norms = [m for m in model.trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [m.running_mean.clone() for m in norms]
+    out = model(torch.rand(4, 4, 32, 32))
+    (out['raw'].sum() + out['mask_logits'].mean()).backward()
+    assert all(not m.training and m.weight.grad is None for m in norms)
+    assert all(torch.equal(m.running_mean, b) for m, b in zip(norms, before))
+    assert model.trunk.features[0][0].weight.grad is not None
+    assert model.mask_head[1].training  # the heads' own batch norm still trains

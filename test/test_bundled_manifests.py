@@ -37,6 +37,7 @@ ADDED_SINCE = {
     ('pose.yaml', 'pretrained.backbone_weights'): 'null: the trunk starts random, as before',
     ('pose.yaml', 'finetune.freeze_backbone'): 'false: the trunk trains, as before',
     ('pose.yaml', 'model.mask_head'): 'false: no mask head, as before',
+    ('pose.yaml', 'finetune.freeze_batchnorm'): 'false: batch norm trains, as before',
     ('pose.yaml', 'loss.mask'): '0.0: no mask term, as before',
     ('completion.yaml', 'model.rgb_backbone'): "null: the size's encoder and parameter names",
     ('completion.yaml', 'model.input_scaling'): 'null without backbone weights: imagenet, as '

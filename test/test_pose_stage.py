@@ -59,7 +59,7 @@ def test_box_only_detections_use_the_predicted_mask(catalogue, ball_frame):
 
     The head is rigged: zero weights and a bias of +10 predict the whole crop visible, so
     the mask is the box; -10 predicts nothing, so the stage falls back to the box alone
-    (no mask).  A given mask always wins.
+    (no mask).  A given mask always wins; predicted_masks=False keeps the box.
     """
     rgb, depth, k, _, t, bbox, mask = ball_frame
     torch.manual_seed(0)
@@ -75,6 +75,11 @@ def test_box_only_detections_use_the_predicted_mask(catalogue, ball_frame):
         assert np.linalg.norm(estimate.translation - t) < 0.003
     (estimate,) = stage(rgb, depth, k, [Detection(1104, bbox, mask)])
     assert np.array_equal(estimate.mask, mask)
+    torch.nn.init.constant_(last.bias, 10.0)
+    boxed = PoseStage(catalogue, network=(net, catalogue.ids), device='cpu',
+                      predicted_masks=False)
+    (estimate,) = boxed(rgb, depth, k, [Detection(1104, bbox)])
+    assert estimate.mask is None
 
 
 def test_rgbd_weights_trained_with_depth_dropout_also_run_on_colour(

@@ -109,6 +109,8 @@ def build_parser():
     real.add_argument('--min-visible', type=float, default=0.1,
                       help='least visible share (visib_fract) of a scored object')
     real.add_argument('--limit', type=int, help='most images')
+    real.add_argument('--box-only', action='store_true', help='translation from the box even '
+                      "where the weights' mask head predicts a mask")
     real.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
     real.add_argument('--out', type=Path, help='metrics .json to write')
     return parser
@@ -121,7 +123,7 @@ def run_real_poses(args):
     from training.pose.real_eval import real_pose_metrics
     catalogue = load_catalogue(data_file(args.catalogue), args.mesh_dir)
     metrics = real_pose_metrics(args.weights, args.scene, catalogue, args.device,
-                                args.min_visible, args.limit)
+                                args.min_visible, args.limit, not args.box_only)
     text = json.dumps(metrics, indent=2)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -162,9 +162,16 @@ def load_initial_weights(trunk, name, weights):
 
 
 class FrozenTrunk:
-    """Mixin: freeze_trunk() stops the ``trunk`` attribute's training, batch norm included."""
+    """
+    Mixin: freeze_trunk() stops the ``trunk`` attribute's training, batch norm included;
+    freeze_trunk_batchnorm() only keeps its batch-norm layers in eval() (their statistics and
+    affine parameters fixed) while the convolutions fine-tune, for initial weights whose batch
+    norm must not be re-estimated from small batches (the shared MobileNetV2's are identities
+    carrying folded statistics: batch statistics would rescale every layer).
+    """
 
     trunk_frozen = False
+    trunk_batchnorm_frozen = False
 
     def freeze_trunk(self):
         """Set the trunk's requires_grad False and keep it in eval() from now on."""
@@ -172,9 +179,23 @@ class FrozenTrunk:
         self.trunk_frozen = True
         self.train(self.training)
 
+    def freeze_trunk_batchnorm(self):
+        """Keep the trunk's batch-norm layers in eval(), their parameters fixed, from now on."""
+        for module in self._trunk_batchnorms():
+            module.requires_grad_(False)
+        self.trunk_batchnorm_frozen = True
+        self.train(self.training)
+
+    def _trunk_batchnorms(self):
+        return [module for module in self.trunk.modules()
+                if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+
     def train(self, mode=True):
-        """Set train / eval mode (nn.Module.train); a frozen trunk stays in eval()."""
+        """Set train / eval mode (nn.Module.train); frozen parts stay in eval()."""
         super().train(mode)
         if self.trunk_frozen:
             self.trunk.eval()
+        elif self.trunk_batchnorm_frozen:
+            for module in self._trunk_batchnorms():
+                module.eval()
         return self

@@ -60,11 +60,13 @@ class PoseStage:
     of the ICP refinement (1: the network's only; more need the bank).  rgb_only: whether
     RGB-D weights may run without depth (their depth channel all missing); None: when they
     were trained with depth dropout (manifest config augment.depth_dropout > 0).
+    predicted_masks: whether box-only detections use the mask head's mask (where the weights
+    have one); False: the box alone, as for weights without a mask head.
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
                  context=1.2, network=None, rotation_source='regression', templates=None,
-                 rgb_only=None, hypotheses=4):
+                 rgb_only=None, hypotheses=4, predicted_masks=True):
         if rotation_source not in ROTATION_SOURCES:
             raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
                              f'{ROTATION_SOURCES}')
@@ -101,6 +103,7 @@ class PoseStage:
             rgb_only = config.get('augment', {}).get('depth_dropout', 0.0) > 0
         self.rgb_only = not self.uses_depth or bool(rgb_only)
         self.refine, self.min_score, self.context = bool(refine), float(min_score), context
+        self.predicted_masks = bool(predicted_masks)
         rng = np.random.default_rng(0)
         self.model_points = {obj_id: surface_points(obj.mesh, ICP_MODEL_POINTS, rng)
                              for obj_id, obj in catalogue.objects.items()}
@@ -203,7 +206,7 @@ class PoseStage:
         probabilities pasted back into the image, above 0.5 and inside the box; None when
         fewer than MIN_MASK_PIXELS remain.
         """
-        if 'mask_logits' not in out:
+        if 'mask_logits' not in out or not self.predicted_masks:
             return [None] * len(candidates)
         probabilities = torch.sigmoid(out['mask_logits'][:, 0]).float().cpu().numpy()
         masks = []

@@ -107,9 +107,14 @@ def evaluate_real_poses(stage, folder, min_visible=0.1, limit=None):
             'images': images, 'min_visible': min_visible}
 
 
-def real_pose_metrics(weights, folder, catalogue, device='cpu', min_visible=0.1, limit=None):
-    """Return :func:`evaluate_real_poses` of exported weights as the RGB-only stage."""
+def real_pose_metrics(weights, folder, catalogue, device='cpu', min_visible=0.1, limit=None,
+                      predicted_masks=True):
+    """
+    Return :func:`evaluate_real_poses` of exported weights as the RGB-only stage.
+
+    predicted_masks: PoseStage's (False: translation from the box even with a mask head).
+    """
     stage = PoseStage(catalogue, weights, device=device, refine=False, rgb_only=True,
-                      hypotheses=1)
+                      hypotheses=1, predicted_masks=predicted_masks)
     return {**evaluate_real_poses(stage, folder, min_visible, limit),
-            'weights': str(weights)}
+            'weights': str(weights), 'predicted_masks': predicted_masks}

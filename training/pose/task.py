@@ -87,7 +87,8 @@ class PoseTask(Task):
         pretrained.backbone_weights initialise the trunk; pretrained.init_weights then load
         its trunk and embedding, what pose-selfsup trains; the classifier and rotation heads
         start anew (their sizes may differ: other representation or objects).
-        finetune.freeze_backbone stops the trunk's training.
+        finetune.freeze_backbone stops the trunk's training, finetune.freeze_batchnorm only
+        its batch norm's.
         """
         model = super().build_model()
         pretrained = self.config['pretrained']
@@ -95,6 +96,8 @@ class PoseTask(Task):
             load_initial_weights(model.trunk, model.backbone, pretrained['backbone_weights'])
         if self.config['finetune']['freeze_backbone']:
             model.freeze_trunk()
+        elif self.config['finetune']['freeze_batchnorm']:
+            model.freeze_trunk_batchnorm()
         init = pretrained['init_weights']
         if init:
             state = {key: value for key, value in load_file(init).items()
