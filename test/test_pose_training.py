@@ -166,8 +166,9 @@ def test_selfsup_then_pose_train_evaluate_and_export(demo_scenes, tmp_path):
     assert main(['eval', '--checkpoint', str(tmp_path / 'pose'), '--out',
                  str(tmp_path / 'eval')]) == 0
     metrics = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())['metrics']
-    assert {'given_refined', 'given_unrefined', 'built_in_refined',
+    assert {'given_refined', 'given_unrefined', 'boxes_refined', 'built_in_refined',
             'given_nearest_neighbour_refined', 'given_rgb_only'} <= set(metrics)
+    assert metrics['boxes_refined']['poses'] == metrics['given_refined']['poses']
     summary = metrics['given_refined']
     assert 0.0 <= summary['mean_add_s_accuracy'] <= 1.0 and summary['poses'] >= 1
     weights = tmp_path / 'pose.safetensors'

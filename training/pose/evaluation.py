@@ -1,8 +1,10 @@
 """
 Evaluation of the pose stage on held-out synthetic BOP frames, per object (bop_toolkit metrics).
 
-The stage runs as the node runs it, on every frame: once with the ground-truth detections
-(visible box and mask of each object seen well enough) and once with its built-in detector,
+The stage runs as the node runs it, on every frame: with the ground-truth detections
+(visible box and mask of each object seen well enough), with their boxes alone (``boxes``:
+a 2D detector's output, the mask then the mask head's where the weights have one) and with
+its built-in detector,
 each with and without ICP refinement; with the given detections also from colour alone
 (``given_rgb_only``: no depth, translation from the box; for weights that run RGB-only) and,
 given a template bank, with the nearest-neighbour rotation on learned features.  Per object:
@@ -43,7 +45,7 @@ def _summary(records, catalogue):
 
 
 def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detectors=(
-        'given', 'built_in'), refinements=(True, False), templates=None, rgb_only=False,
+        'given', 'boxes', 'built_in'), refinements=(True, False), templates=None, rgb_only=False,
         hypotheses=4):
     """
     Return {'<detector>_<refined|unrefined>': summary} on a held-out BOP folder.
@@ -71,14 +73,14 @@ def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detecto
                                                         limit=limit):
         for run in runs:
             detector, refine, source = run
-            given = [Detection(o[0], o[3], o[4]) for o in objects] \
-                if detector == 'given' else None
+            given = None if detector == 'built_in' else [
+                Detection(o[0], o[3], o[4] if detector == 'given' else None) for o in objects]
             stage = stages[(refine, source)]
             with_depth = stage.uses_depth and source != 'rgb_only'
             estimates = stage(rgb, depth if with_depth else None, intrinsics, given)
             for position, (obj_id, rotation, translation, _, _) in enumerate(objects):
                 obj = catalogue[obj_id]
-                if detector == 'given':
+                if given is not None:
                     estimate = estimates[position]
                 else:
                     same = [e for e in estimates if e.obj_id == obj_id and np.linalg.norm(
