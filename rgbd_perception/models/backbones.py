@@ -163,7 +163,9 @@ def load_initial_weights(trunk, name, weights):
 
 class FrozenTrunk:
     """
-    Mixin: freeze_trunk() stops the ``trunk`` attribute's training, batch norm included;
+    Mixin that freezes the ``trunk`` attribute wholly or only its batch norm.
+
+    freeze_trunk() stops the trunk's training, batch norm included;
     freeze_trunk_batchnorm() only keeps its batch-norm layers in eval() (their statistics and
     affine parameters fixed) while the convolutions fine-tune, for initial weights whose batch
     norm must not be re-estimated from small batches (the shared MobileNetV2's are identities

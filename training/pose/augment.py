@@ -17,8 +17,8 @@ def add_occluders(crops, probability=0.5, min_share=0.1, max_share=0.5):
     Return (crops, (B,) bool: which got one, (B, S, S) bool: the pixels it covers).
 
     Per crop with ``probability``, one occluder: an axis-aligned rectangle covering min_share
-    .. max_share of the crop, of one random colour with pixel noise, in front of the object (relative depth between
-    -DEPTH_CLIP and -0.5, i.e. 5 to 30 cm nearer than the object).
+    .. max_share of the crop, of one random colour with pixel noise, in front of the object
+    (relative depth between -DEPTH_CLIP and -0.5, i.e. 5 to 30 cm nearer than the object).
     """
     batch, channels, size, _ = crops.shape
     draws = torch.rand(batch, 6)

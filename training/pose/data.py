@@ -97,9 +97,9 @@ def object_crops(folders, object_ids, crop_size, context=1.2, min_visible=0.3, m
     if not columns['rgb']:
         raise DatasetLayoutError(f'no object crops of the objects {object_ids} in '
                                  f'{[str(f) for f in folders]}')
-    types = {'rgb': np.uint8, 'depth': np.float16, 'mask': np.float16, 'index': np.int64, 'rotation': np.float32,
-             'egocentric': np.float32, 'translation': np.float32, 'frame': np.int64,
-             'folder': np.int64}
+    types = {'rgb': np.uint8, 'depth': np.float16, 'mask': np.float16, 'index': np.int64,
+             'rotation': np.float32, 'egocentric': np.float32, 'translation': np.float32,
+             'frame': np.int64, 'folder': np.int64}
     return {key: np.stack(values).astype(types[key]) for key, values in columns.items()}
 
 
