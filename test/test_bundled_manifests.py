@@ -60,10 +60,11 @@ def recipe_config(recipe):
     run_name = env.get('RUN_NAME', 'bundled')
     if script == 'scripts/train_pose':
         set_name, *overrides = args
-        config_file = ROOT / 'training' / 'configs' / f'pose_{set_name}.yaml'
+        config_file = ROOT / env.get('CONFIG', f'training/configs/pose_{set_name}.yaml')
         selfsup = f'runs/pose-selfsup/{set_name}-{run_name}'
-        overrides = [f'run.dir=runs/pose/{set_name}-{run_name}', 'run.resume=auto',
-                     f'pretrained.init_weights={selfsup}/pose_selfsup_{set_name}.safetensors',
+        init = ([] if env.get('SELFSUP_STEPS') == '0' else
+                [f'pretrained.init_weights={selfsup}/pose_selfsup_{set_name}.safetensors'])
+        overrides = [f'run.dir=runs/pose/{set_name}-{run_name}', 'run.resume=auto', *init,
                      *overrides]
         task_config = 'pose.yaml'
     else:
@@ -117,7 +118,7 @@ def test_bundled_pose_steps_come_from_the_per_set_config_files():
                                   ROOT / 'training' / 'configs' / f'pose_{name}.yaml')
              ['train']['steps'] for name in ('demo', 'lmo')}
     assert steps == {'demo': 2000, 'lmo': 3000}
-    assert '--config "training/configs/pose_$set_name.yaml"' in (
+    assert '--config "${CONFIG:-training/configs/pose_$set_name.yaml}"' in (
         ROOT / 'scripts' / 'train_pose').read_text()
 
 

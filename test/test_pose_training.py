@@ -17,10 +17,12 @@ from rgbd_perception.runtime.weights import ExportError
 from rgbd_perception.stages.pose import PoseStage
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.cli import main
+from training.framework.config import default_config, resolve_config
 from training.pose.augment import add_occluders, drop_depth
 from training.pose.data import ground_truth, nearest_view_partners, object_crops, PoseCrops
 from training.pose.losses import (feature_pose_loss, quaternion_distance,
                                   rotation_regression_loss, viewpoint_contrastive_loss)
+from training.pose.task import PoseTask
 from training.synth.catalogue import build_catalogue
 from training.synth.generate import generate, SynthConfig
 from training.synth.scene import SceneOptions
@@ -258,3 +260,21 @@ def test_backbone_weights_are_recorded_in_the_manifest(demo_scenes, tmp_path):
         'path': str(SHARED_MOBILENET), 'sha256': MOBILENET_SHA256}
     assert manifest['model_kwargs']['backbone'] == 'mobilenet_v2'
     assert manifest['model_kwargs']['input_scaling'] == 'minus_one_one'
+
+
+@pytest.mark.skipif(not SHARED_MOBILENET.is_file(), reason='no ../shared/pretrained')
+def test_lmo_mobilenet_recipe_builds_an_imagenet_posenet_with_a_mask_head(shared_data):
+    """pose_lmo_mobilenet.yaml: shared MobileNetV2 weights, mask head, batch norm kept in eval."""
+    shared_data('lmo_models', 'models')  # its catalogue's meshes
+    root = Path(__file__).resolve().parents[1]
+    config = resolve_config(default_config('pose.yaml'),
+                            root / 'training' / 'configs' / 'pose_lmo_mobilenet.yaml',
+                            [f'pretrained.backbone_weights={SHARED_MOBILENET}'])
+    model = PoseTask(config).build_model().train()
+    assert model.backbone == 'mobilenet_v2' and model.mask_head is not None
+    shared = torch.load(SHARED_MOBILENET, weights_only=True)
+    first_conv = model.trunk.state_dict()['features.0.0.weight']
+    assert torch.equal(first_conv[:, :3], shared['features.0.0.weight'])
+    batchnorms = [m for m in model.trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert batchnorms and not any(m.training or m.weight.requires_grad for m in batchnorms)
+    assert model.mask_head.training
