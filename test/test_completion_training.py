@@ -10,8 +10,8 @@ from test_backbones import MOBILENET, needs_shared
 import torch
 
 from training.cli import main
-from training.completion.data import (fit_to_size, real_sample_frames, RealCompletionFrames,
-                                      SyntheticCompletionFrames)
+from training.completion.data import (fit_to_size, real_sample_frames, real_sample_groups,
+                                      RealCompletionFrames, SyntheticCompletionFrames)
 from training.completion.evaluation import evaluate_removal, perlin_removal
 from training.completion.loss import (balanced_loss, multiscale_balanced_loss,
                                       scale_invariant_log_loss, VARIANCE_FOCUS)
@@ -223,6 +223,19 @@ def test_real_sample_frames_decode(shared_data):
         low, high = ranges[name]
         assert low - 0.01 <= valid.min() and valid.max() <= high + 0.01, name
         assert 0.75 < valid.size / depth.size < 0.95
+
+
+def test_real_sample_groups_add_the_five_slambook_kinect_frames(shared_data):
+    """The Kinect v1 sequence is one group of five millimetre frames; the others one each."""
+    groups = real_sample_groups(shared_data('rgbd_samples', 'slambook_kinect').parent)
+    assert {name: len(frames) for name, frames in groups.items()} == {
+        'tum': 1, 'sun': 1, 'nyu_raw': 1, 'slambook_kinect': 5}
+    for name, rgb, depth in groups['slambook_kinect']:
+        assert rgb.shape == (480, 640, 3) and depth.dtype == np.float32
+        valid = depth[depth > 0]
+        assert 0.7 < valid.min() and valid.max() < 10.0, name  # metres, not millimetres
+        assert 0.6 < valid.size / depth.size < 0.8
+    assert not np.array_equal(groups['slambook_kinect'][0][2], groups['slambook_kinect'][1][2])
 
 
 def test_evaluation_scores_removed_pixels_only():

@@ -170,3 +170,34 @@ def real_sample_frames(root):
                            cv2.COLOR_BGR2RGB)
         frames.append((name, rgb, decode(require(root / depth, 'depth image'))))
     return frames
+
+
+def slambook_kinect_frames(root):
+    """
+    Return [(name, rgb (H, W, 3) uint8, depth (H, W) float32 m)] of rgbd_samples/slambook_kinect.
+
+    Five Kinect v1 frames of one indoor scene (color/N.png, depth/N.pgm in millimetres, 0 =
+    missing, registered to colour); [] when the folder is absent.
+    """
+    folder = Path(root) / 'slambook_kinect'
+    frames = []
+    for colour in sorted((folder / 'color').glob('*.png')) if folder.is_dir() else []:
+        depth = cv2.imread(str(require(folder / 'depth' / f'{colour.stem}.pgm', 'depth image')),
+                           cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
+        rgb = cv2.cvtColor(cv2.imread(str(colour)), cv2.COLOR_BGR2RGB)
+        frames.append((f'slambook_kinect_{colour.stem}', rgb, depth))
+    return frames
+
+
+def real_sample_groups(root):
+    """
+    Return {sensor: [(name, rgb, depth), ...]} of the real samples, scored per sensor.
+
+    The TUM, SUN and NYU frames of real_sample_frames, one each, and the five frames of
+    slambook_kinect_frames as one group 'slambook_kinect' (when present).
+    """
+    groups = {name: [(name, rgb, depth)] for name, rgb, depth in real_sample_frames(root)}
+    slambook = slambook_kinect_frames(root)
+    if slambook:
+        groups['slambook_kinect'] = slambook
+    return groups

@@ -19,7 +19,7 @@ from torch.utils.data import ConcatDataset
 
 from rgbd_perception.models.backbones import resolve_input_scaling
 from rgbd_perception.models.depth_completion import VanishingDepthNet
-from training.completion.data import (real_sample_frames, RealCompletionFrames,
+from training.completion.data import (real_sample_groups, RealCompletionFrames,
                                       synthetic_frames, SyntheticCompletionFrames)
 from training.completion.evaluation import evaluate_removal, plot_examples
 from training.completion.loss import multiscale_balanced_loss
@@ -129,10 +129,11 @@ class CompletionTask(Task):
         real_dir = Path(data['real_dir'])
         if real_dir.is_dir():
             real = {}
-            for name, rgb, depth in real_sample_frames(real_dir):
+            for name, frames in real_sample_groups(real_dir).items():
                 real[name], examples = evaluate_removal(
-                    [(name, rgb, depth, depth)], fractions, model, device, data['downsample'],
-                    seed=data['eval_seed'], repeats=data['real_repeats'])
+                    [(frame, rgb, depth, depth) for frame, rgb, depth in frames], fractions,
+                    model, device, data['downsample'], seed=data['eval_seed'],
+                    repeats=data['real_repeats'])
                 plot_examples(examples, out_dir / f'real_{name}_examples.png')
             metrics['real'] = real
         return metrics
