@@ -39,6 +39,8 @@ ADDED_SINCE = {
     ('pose.yaml', 'model.mask_head'): 'false: no mask head, as before',
     ('pose.yaml', 'finetune.freeze_batchnorm'): 'false: batch norm trains, as before',
     ('pose.yaml', 'loss.mask'): '0.0: no mask term, as before',
+    ('pose.yaml', 'data.eval_segment_boxes'): "true: only the 'boxes' rows (added after these "
+                                              'weights) use it; recorded rows unchanged',
     ('completion.yaml', 'model.rgb_backbone'): "null: the size's encoder and parameter names",
     ('completion.yaml', 'model.input_scaling'): 'null without backbone weights: imagenet, as '
                                                 'before',

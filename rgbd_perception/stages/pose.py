@@ -8,13 +8,15 @@ identity from the network's classifier.  Each candidate's square crop goes throu
 the rotation head's (``rotation_source='regression'``) or that of the nearest template on the
 learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates).
 The object's pixels: the detection's mask, else the network's visible mask (weights with a
-mask head; inside the box), else the box.  Translation: with depth, the object's points (without
-a given mask those within one diameter of their median depth) minus the rotated centroid of
-the model's camera-facing vertices, then ICP against the mesh (optional), started from the
-network's rotation and, with a template bank, from up to ``hypotheses - 1`` more rotations of
-distinct nearest templates, keeping the fit with the largest inlier share; without depth,
-along the ray at the distance where the rotated model's projected size matches the mask's
-(convex-hull areas) or, without one, the box's.
+mask head; inside the box), else with depth the object segmented in the box from depth alone
+(rgbd_perception.geometry.segmentation.box_object_mask: off planes and depth edges, the
+component at the box's centre), else the box.  Translation: with depth, the object's points
+(without a given mask those within one diameter of their median depth) minus the rotated
+centroid of the model's camera-facing vertices, then ICP against the mesh (optional),
+started from the network's rotation and, with a template bank, from up to
+``hypotheses - 1`` more rotations of distinct nearest templates, keeping the fit with the
+largest inlier share; without depth, along the ray at the distance where the rotated
+model's projected size matches the mask's (convex-hull areas) or, without one, the box's.
 """
 
 from pathlib import Path
@@ -31,7 +33,8 @@ from rgbd_perception.geometry.point_cloud import icp, inlier_share
 from rgbd_perception.geometry.pose import (box_mask, depth_translation, distance_from_box,
                                            distance_from_mask, egocentric_rotation,
                                            reference_depth, subset)
-from rgbd_perception.geometry.segmentation import segment_candidates
+from rgbd_perception.geometry.segmentation import (box_object_mask, object_free_pixels,
+                                                   segment_candidates)
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
@@ -61,12 +64,14 @@ class PoseStage:
     RGB-D weights may run without depth (their depth channel all missing); None: when they
     were trained with depth dropout (manifest config augment.depth_dropout > 0).
     predicted_masks: whether box-only detections use the mask head's mask (where the weights
-    have one); False: the box alone, as for weights without a mask head.
+    have one); False: the box alone, as for weights without a mask head.  segment_boxes:
+    whether box-only detections without such a mask use the object segmented in the box
+    from depth (box_object_mask); False: every depth pixel of the box near its median.
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
                  context=1.2, network=None, rotation_source='regression', templates=None,
-                 rgb_only=None, hypotheses=4, predicted_masks=True):
+                 rgb_only=None, hypotheses=4, predicted_masks=True, segment_boxes=True):
         if rotation_source not in ROTATION_SOURCES:
             raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
                              f'{ROTATION_SOURCES}')
@@ -104,6 +109,7 @@ class PoseStage:
         self.rgb_only = not self.uses_depth or bool(rgb_only)
         self.refine, self.min_score, self.context = bool(refine), float(min_score), context
         self.predicted_masks = bool(predicted_masks)
+        self.segment_boxes = bool(segment_boxes)
         rng = np.random.default_rng(0)
         self.model_points = {obj_id: surface_points(obj.mesh, ICP_MODEL_POINTS, rng)
                              for obj_id, obj in catalogue.objects.items()}
@@ -156,6 +162,8 @@ class PoseStage:
                  for index, (obj_id, _, _) in enumerate(candidates)]
         allocentric = self._allocentric(out, heads)
         predicted = self._predicted_masks(out, windows, candidates, rgb.shape[:2])
+        if metres is not None and self.segment_boxes:
+            predicted = self._segmented_boxes(metres, intrinsics, candidates, predicted)
         estimates = []
         for index, (obj_id, bbox, mask) in enumerate(candidates):
             score = 1.0
@@ -218,6 +226,25 @@ class PoseStage:
             masks.append(region)
         return masks
 
+    def _segmented_boxes(self, depth, intrinsics, candidates, predicted):
+        """
+        Return predicted with the depth-segmented object filled in for box-only candidates.
+
+        Candidates with a given or predicted mask keep theirs; the frame's planes are found
+        once, and only when some candidate needs them.
+        """
+        todo = [index for index, ((_, _, mask), region) in enumerate(zip(candidates, predicted))
+                if mask is None and region is None]
+        if not todo:
+            return predicted
+        free = object_free_pixels(depth, intrinsics)
+        predicted = list(predicted)
+        for index in todo:
+            obj_id, bbox, _ = candidates[index]
+            predicted[index] = box_object_mask(depth, free, bbox,
+                                               self.catalogue[obj_id].diameter)
+        return predicted
+
     def _checked(self, candidate, shape):
         obj_id, bbox, mask = candidate
         if obj_id is not None and obj_id not in self.catalogue.objects:
@@ -238,7 +265,7 @@ class PoseStage:
 
         rotations: (K, 3, 3) egocentric starting rotations, the first the network's; without
         refinement only the first is used.  mask: the detection's (trusted); predicted: the
-        mask head's (None: none), used without a given mask.
+        mask head's or the depth-segmented one (None: none), used without a given mask.
         """
         rotation = rotations[0]
         vertices = self.model_points[obj_id]

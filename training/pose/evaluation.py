@@ -3,8 +3,8 @@ Evaluation of the pose stage on held-out synthetic BOP frames, per object (bop_t
 
 The stage runs as the node runs it, on every frame: with the ground-truth detections
 (visible box and mask of each object seen well enough), with their boxes alone (``boxes``:
-a 2D detector's output, the mask then the mask head's where the weights have one) and with
-its built-in detector,
+a 2D detector's output, the mask then the mask head's where the weights have one, else the
+object segmented from depth in the box) and with its built-in detector,
 each with and without ICP refinement; with the given detections also from colour alone
 (``given_rgb_only``: no depth, translation from the box; for weights that run RGB-only) and,
 given a template bank, with the nearest-neighbour rotation on learned features.  Per object:
@@ -46,14 +46,15 @@ def _summary(records, catalogue):
 
 def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detectors=(
         'given', 'boxes', 'built_in'), refinements=(True, False), templates=None, rgb_only=False,
-        hypotheses=4):
+        hypotheses=4, segment_boxes=True):
     """
     Return {'<detector>_<refined|unrefined>': summary} on a held-out BOP folder.
 
     network: (PoseNet, object ids of its heads); catalogue: the ObjectCatalogue whose meshes
     score the poses; limit: most frames; templates: a PoseTemplates bank adding
     'given_nearest_neighbour_<refined|unrefined>'; rgb_only: add 'given_rgb_only' (RGB-D
-    weights trained with depth dropout, or RGB weights); hypotheses: the stage's ICP starts.
+    weights trained with depth dropout, or RGB weights); hypotheses: the stage's ICP starts;
+    segment_boxes: the stage's (box-only detections segmented from depth, or the whole box).
     Summaries as _summary (per object and the
     mean of the per-object ADD(-S) accuracies).
     """
@@ -66,7 +67,8 @@ def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detecto
     stages = {(refine, source): PoseStage(
         catalogue, device=device, refine=refine, network=network, templates=templates,
         rotation_source='nearest_neighbour' if source == 'nearest_neighbour' else 'regression',
-        rgb_only=rgb_only, hypotheses=hypotheses) for _, refine, source in runs}
+        rgb_only=rgb_only, hypotheses=hypotheses, segment_boxes=segment_boxes)
+        for _, refine, source in runs}
     points = {obj_id: obj.mesh.vertices for obj_id, obj in catalogue.objects.items()}
     records = {run: [] for run in runs}
     for rgb, depth, intrinsics, objects in ground_truth(folder, set(catalogue.ids),

@@ -190,7 +190,8 @@ class PoseTask(Task):
                               templates=build_templates(model, self.train_dataset(), device),
                               rgb_only=self.config['model']['input_mode'] == 'rgb' or
                               self.config['augment']['depth_dropout'] > 0,
-                              hypotheses=data['eval_hypotheses'])
+                              hypotheses=data['eval_hypotheses'],
+                              segment_boxes=data['eval_segment_boxes'])
 
 
 def model_rotation(model):
