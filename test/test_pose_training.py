@@ -13,6 +13,7 @@ from rgbd_perception.geometry.detections import Detection
 from rgbd_perception.geometry.pose import allocentric_rotation
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import share_path
+from rgbd_perception.models.pose import PoseNet
 from rgbd_perception.runtime.weights import ExportError
 from rgbd_perception.stages.pose import PoseStage
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
@@ -20,6 +21,7 @@ from training.cli import main
 from training.framework.config import default_config, resolve_config
 from training.pose.augment import add_occluders, drop_depth
 from training.pose.data import ground_truth, nearest_view_partners, object_crops, PoseCrops
+from training.pose.evaluation import evaluate_poses
 from training.pose.losses import (feature_pose_loss, quaternion_distance,
                                   rotation_regression_loss, viewpoint_contrastive_loss)
 from training.pose.task import PoseTask
@@ -278,3 +280,19 @@ def test_lmo_mobilenet_recipe_builds_an_imagenet_posenet_with_a_mask_head(shared
     batchnorms = [m for m in model.trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert batchnorms and not any(m.training or m.weight.requires_grad for m in batchnorms)
     assert model.mask_head.training
+
+
+def test_rgb_input_weights_are_evaluated_with_depth_for_translation(demo_scenes):
+    """
+    RGB-input PoseNet: the rows with depth get it (translation, ICP, built-in detector).
+
+    Only the rgb_only row runs without depth; the built-in detector needs depth.
+    """
+    _, heldout = demo_scenes
+    catalogue = load_catalogue(share_path('config', 'objects', 'demo.yaml'))
+    torch.manual_seed(0)
+    net = PoseNet(len(catalogue.ids), crop_size=32, input_mode='rgb').eval()
+    result = evaluate_poses((net, catalogue.ids), catalogue, heldout, limit=1,
+                            detectors=('given', 'built_in'), refinements=(False,), rgb_only=True)
+    assert set(result) == {'given_unrefined', 'built_in_unrefined', 'given_rgb_only'}
+    assert result['given_unrefined']['poses'] == result['given_rgb_only']['poses'] > 0

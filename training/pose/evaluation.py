@@ -78,8 +78,7 @@ def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detecto
             given = None if detector == 'built_in' else [
                 Detection(o[0], o[3], o[4] if detector == 'given' else None) for o in objects]
             stage = stages[(refine, source)]
-            with_depth = stage.uses_depth and source != 'rgb_only'
-            estimates = stage(rgb, depth if with_depth else None, intrinsics, given)
+            estimates = stage(rgb, None if source == 'rgb_only' else depth, intrinsics, given)
             for position, (obj_id, rotation, translation, _, _) in enumerate(objects):
                 obj = catalogue[obj_id]
                 if given is not None:
