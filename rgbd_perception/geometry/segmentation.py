@@ -80,21 +80,22 @@ def box_object_mask(depth, free, bbox, diameter, min_pixels=20):
     height, width = depth.shape
     x, y, w, h = (int(round(v)) for v in bbox)
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
-    inside = np.zeros(depth.shape, bool)
-    inside[y0:y1, x0:x1] = free[y0:y1, x0:x1]
+    inside, box_depth = free[y0:y1, x0:x1], depth[y0:y1, x0:x1]  # views of the box only
     count, labels = cv2.connectedComponents(inside.astype(np.uint8), connectivity=4)
     if count < 2:
         return None
-    central = labels[y0 + (y1 - y0) // 4:y1 - (y1 - y0) // 4,
-                     x0 + (x1 - x0) // 4:x1 - (x1 - x0) // 4]
+    rows, cols = labels.shape
+    central = labels[rows // 4:rows - rows // 4, cols // 4:cols - cols // 4]
     votes = np.bincount(central.ravel(), minlength=count)[1:]
     if votes.max() == 0:
         votes = np.bincount(labels.ravel(), minlength=count)[1:]
     component = labels == 1 + int(np.argmax(votes))
     if component.sum() < min_pixels:
         return None
-    near = np.median(depth[component])
-    return component | inside & (np.abs(depth - near) < 0.5 * diameter)
+    near = np.median(box_depth[component])
+    mask = np.zeros(depth.shape, bool)
+    mask[y0:y1, x0:x1] = component | inside & (np.abs(box_depth - near) < 0.5 * diameter)
+    return mask
 
 
 def segment_candidates(depth, intrinsics, min_pixels=150, min_extent=0.02, max_extent=0.5,
