@@ -128,11 +128,17 @@ def build_parser():
                       help="starting rotations of the ICP refinement: the network's and "
                            'distinct nearest templates of the bank beside the weights '
                            "(default 4; 1 = the network's only)")
-    pose.add_argument('--rotation-source', choices=('regression', 'nearest_neighbour'),
+    pose.add_argument('--rotation-source',
+                      choices=('regression', 'nearest_neighbour', 'feature_templates'),
                       default='regression',
-                      help="rotation from the network's regression head (default) or from the "
+                      help="rotation from the network's regression head (default), from the "
                            'nearest template on learned features (needs the template bank '
-                           'beside the weights: python -m training templates)')
+                           'beside the weights: python -m training templates) or from the '
+                           'nearest rendered template on ImageNet features (needs '
+                           '--feature-templates; transfers best to real cameras)')
+    pose.add_argument('--feature-templates', help='feature template bank .safetensors of '
+                      '--rotation-source feature_templates (python -m training '
+                      'feature-templates)')
     pose.add_argument('--min-score', type=float, default=0.5,
                       help='built-in detector: drop candidates below this identity '
                            'probability (default 0.5)')
@@ -280,7 +286,7 @@ def _run_pose(args):
     catalogue = load_catalogue(data_file(args.objects), args.mesh_dir)
     stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
                       min_score=args.min_score, rotation_source=args.rotation_source,
-                      hypotheses=args.hypotheses)
+                      hypotheses=args.hypotheses, feature_templates=args.feature_templates)
 
     def estimate(index, rgb_path):
         rgb = read_rgb(rgb_path)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import roma
 import torch
+import torchvision
 
 from rgbd_perception.geometry.crops import DEPTH_CLIP, square_window, window_ray
 from rgbd_perception.geometry.detections import Detection
@@ -15,6 +16,7 @@ from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.models.pose import PoseNet
 from rgbd_perception.runtime.weights import ExportError
+from rgbd_perception.stages.feature_templates import FeatureTemplates
 from rgbd_perception.stages.pose import PoseStage
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 from training.cli import main
@@ -296,3 +298,43 @@ def test_rgb_input_weights_are_evaluated_with_depth_for_translation(demo_scenes)
                             detectors=('given', 'built_in'), refinements=(False,), rgb_only=True)
     assert set(result) == {'given_unrefined', 'built_in_unrefined', 'given_rgb_only'}
     assert result['given_unrefined']['poses'] == result['given_rgb_only']['poses'] > 0
+
+
+def test_feature_template_bank_command_stage_and_evaluation(demo_scenes, tmp_path):
+    """
+    `feature-templates` describes the renders' crops; the stage takes rotations from them.
+
+    The ImageNet weights are stood in by a seeded untrained MobileNetV2 state_dict file.
+    """
+    train, heldout = demo_scenes
+    torch.manual_seed(0)
+    weights = tmp_path / 'mobilenet.pth'
+    torch.save(torchvision.models.mobilenet_v2().state_dict(), weights)
+    bank_file = tmp_path / 'bank.safetensors'
+    command = ['feature-templates', '--renders', str(train), '--catalogue',
+               'config/objects/demo.yaml', '--initial-weights', str(weights),
+               '--crop-size', '32', '--min-visible', '0.3', '--min-pixels', '30', '--out',
+               str(bank_file)]
+    assert main(command) == 2  # a local file needs its input scaling
+    assert main(command + ['--input-scaling', 'minus_one_one']) == 0
+    bank = FeatureTemplates.load(bank_file)
+    crops = object_crops([train], DEMO_IDS, 32, min_visible=0.3, min_pixels=30, jitter=0.0)
+    assert set(crops['index']) == set(range(len(DEMO_IDS)))
+    assert torch.equal(bank.bank.head, torch.from_numpy(crops['index']))
+    catalogue = load_catalogue(share_path('config', 'objects', 'demo.yaml'))
+    network = (PoseNet(len(DEMO_IDS), crop_size=32).eval(), DEMO_IDS)
+    with pytest.raises(ValueError, match='feature template bank'):
+        PoseStage(catalogue, network=network, rotation_source='feature_templates')
+    stage = PoseStage(catalogue, network=network, refine=False,
+                      rotation_source='feature_templates', feature_templates=bank)
+    rgb, depth, intrinsics, objects = next(ground_truth(heldout, set(DEMO_IDS), min_pixels=30))
+    detections = [Detection(o[0], o[3], o[4]) for o in objects]
+    for estimate, obj in zip(stage(rgb, depth, intrinsics, detections), objects, strict=True):
+        ray = torch.from_numpy(window_ray(square_window(obj[3]), intrinsics))
+        seen = allocentric_rotation(torch.from_numpy(estimate.rotation), ray).float()
+        own = bank.bank.rotation[bank.bank.head == bank.object_ids.index(obj[0])]
+        assert (seen - own).abs().amax(dim=(1, 2)).min() < 1e-4
+    result = evaluate_poses(network, catalogue, heldout, limit=1, detectors=('given',),
+                            refinements=(True,), feature_templates=bank)
+    assert set(result) == {'given_refined', 'given_feature_templates_refined'}
+    assert result['given_feature_templates_refined']['poses'] == result['given_refined']['poses']

@@ -7,7 +7,8 @@ as the training scripts do), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
 (metrics JSON and plots), ``export`` (safetensors weights plus manifest), ``runtime`` (the
 manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2),
-``templates`` (the nearest-neighbour template bank of exported pose weights) and
+``templates`` (the nearest-neighbour template bank of exported pose weights),
+``feature-templates`` (the ImageNet-feature template bank of rendered crops) and
 ``eval-real-poses`` (rotation error of pose weights on real frames, RGB only, given
 boxes).  Training and export record their command lines in the checkpoint and manifest.
 Exit codes: 0 on success, 2 for a usage or configuration error, 130 when interrupted.
@@ -97,6 +98,26 @@ def build_parser():
                            '<weights stem>_templates.safetensors beside the weights)')
     templates.add_argument('overrides', nargs='*', metavar='key=value',
                            help='changes of the stored config, e.g. data.train_dirs=[DIR]')
+    features = commands.add_parser('feature-templates', help='ImageNet-feature template bank '
+                                   'of rendered crops (rotation_source feature_templates)')
+    features.add_argument('--renders', type=Path, nargs='+', required=True,
+                          help='BOP render folders (e.g. .cache/pose/lmo_train_rand)')
+    features.add_argument('--catalogue', default='config/objects/lmo.yaml',
+                          help='object catalogue whose objects the bank holds')
+    features.add_argument('--backbone', default='mobilenet_v2', help='torchvision backbone')
+    features.add_argument('--initial-weights', required=True,
+                          help='its ImageNet weights: a torchvision weights name or a local '
+                               'state_dict (e.g. ../shared/pretrained/mobilenet_v2_imagenet.pth)')
+    features.add_argument('--input-scaling', help='imagenet or minus_one_one (required for a '
+                          'local file)')
+    features.add_argument('--crop-size', type=int, default=192, help='crop side, pixels')
+    features.add_argument('--min-visible', type=float, default=0.7,
+                          help="least visible share of a template's object")
+    features.add_argument('--min-pixels', type=int, default=200,
+                          help="least visible pixels of a template's object")
+    features.add_argument('--limit', type=int, help='most frames per render folder')
+    features.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
+    features.add_argument('--out', type=Path, required=True, help='bank .safetensors')
     real = commands.add_parser('eval-real-poses', help='rotation error of pose weights on '
                                'real BOP frames, RGB only, given the true boxes')
     real.add_argument('--weights', type=Path, required=True, help='exported PoseNet '
@@ -111,6 +132,8 @@ def build_parser():
     real.add_argument('--limit', type=int, help='most images')
     real.add_argument('--box-only', action='store_true', help='translation from the box even '
                       "where the weights' mask head predicts a mask")
+    real.add_argument('--feature-templates', type=Path, help='rotations from this ImageNet-'
+                      'feature template bank instead of the rotation head')
     real.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
     real.add_argument('--out', type=Path, help='metrics .json to write')
     return parser
@@ -123,12 +146,32 @@ def run_real_poses(args):
     from training.pose.real_eval import real_pose_metrics
     catalogue = load_catalogue(data_file(args.catalogue), args.mesh_dir)
     metrics = real_pose_metrics(args.weights, args.scene, catalogue, args.device,
-                                args.min_visible, args.limit, not args.box_only)
+                                args.min_visible, args.limit, not args.box_only,
+                                args.feature_templates)
     text = json.dumps(metrics, indent=2)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + '\n')
     print(text)
+
+
+def run_feature_templates(args):
+    """Build and write the feature template bank of ``args``; print where and how many."""
+    from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.data_paths import data_file
+    from rgbd_perception.runtime.device import resolve_device
+    from training.pose.feature_template_bank import build_feature_templates
+    catalogue = load_catalogue(data_file(args.catalogue))
+    try:
+        bank = build_feature_templates(args.renders, list(catalogue.ids), args.backbone,
+                                       args.initial_weights, args.input_scaling,
+                                       args.crop_size, args.min_visible, args.min_pixels,
+                                       limit=args.limit,
+                                       device=resolve_device(args.device))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    bank.save(args.out)
+    print(f'wrote {len(bank.bank.head)} templates of {len(catalogue.ids)} objects to {args.out}')
 
 
 def run_templates(args):
@@ -213,6 +256,8 @@ def main(argv=None):
                       ' was dropped: write it with `python -m training runtime`')
         elif args.command == 'templates':
             run_templates(args)
+        elif args.command == 'feature-templates':
+            run_feature_templates(args)
         elif args.command == 'eval-real-poses':
             run_real_poses(args)
         elif args.command == 'data':

@@ -43,6 +43,11 @@ STRIDE8_TAPS = {
     'mobilenet_v2': ('features.6', 32),
     'mobilenet_v3_small': ('features.3', 24),
 }
+#: name -> dotted path of the trunk's last stride-16 feature map (local descriptors).
+STRIDE16_TAPS = {
+    'resnet18': 'layer3',
+    'mobilenet_v2': 'features.13',
+}
 #: scaling -> (mean, std) per RGB channel applied as (rgb - mean) / std to RGB in [0, 1].
 INPUT_SCALINGS = {
     'imagenet': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),

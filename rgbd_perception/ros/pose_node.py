@@ -42,8 +42,13 @@ POSE_PARAMETERS = (
                   "starting rotations of the ICP refinement: the network's and distinct "
                   "nearest templates of the bank beside the weights (1: the network's only)"),
     ParameterSpec('rotation_source', 'regression',
-                  "regression (the network's rotation head) or nearest_neighbour (the nearest "
-                  'template on learned features; the bank beside the weights)'),
+                  "regression (the network's rotation head), nearest_neighbour (the nearest "
+                  'template on learned features; the bank beside the weights) or '
+                  'feature_templates (the nearest rendered template on ImageNet features; '
+                  'the bank of feature_templates; transfers best to real cameras)'),
+    ParameterSpec('feature_templates', '',
+                  'feature template bank .safetensors of rotation_source feature_templates '
+                  '(python -m training feature-templates)'),
     ParameterSpec('min_score', 0.5,
                   'built-in detector: drop candidates below this identity probability'),
     ParameterSpec('publish_overlay', True, 'publish objects/overlay'),
@@ -71,7 +76,8 @@ class PoseNode(StageNode):
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
                                refine=params['refine'], min_score=params['min_score'],
                                rotation_source=params['rotation_source'],
-                               hypotheses=params['hypotheses'])
+                               hypotheses=params['hypotheses'],
+                               feature_templates=params['feature_templates'] or None)
         if not self.stage.rgb_only and not params['use_depth']:
             raise ValueError('use_depth is false but the pose weights take RGB-D crops and '
                              'were not trained without depth')

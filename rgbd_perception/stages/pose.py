@@ -5,8 +5,11 @@ Per frame: candidates come from the given detections (obj_id, box, optional mask
 them, from the depth-only segmentation (rgbd_perception.geometry.segmentation) with the
 identity from the network's classifier.  Each candidate's square crop goes through PoseNet
 (one batch per frame) for an allocentric rotation, turned egocentric along the crop's ray:
-the rotation head's (``rotation_source='regression'``) or that of the nearest template on the
-learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates).
+the rotation head's (``rotation_source='regression'``), that of the nearest template on the
+learned features (``'nearest_neighbour'``, rgbd_perception.stages.pose_templates), or that of
+the nearest rendered template on a frozen ImageNet trunk's local features
+(``'feature_templates'``, rgbd_perception.stages.feature_templates: the one that transfers to
+real cameras; PoseNet still gives identity and mask).
 The object's pixels: the detection's mask, else the network's visible mask (weights with a
 mask head; inside the box), else with depth the object segmented in the box from depth alone
 (rgbd_perception.geometry.segmentation.box_object_mask: off planes and depth edges, the
@@ -38,12 +41,13 @@ from rgbd_perception.geometry.segmentation import (box_object_mask, object_free_
 from rgbd_perception.runtime.device import resolve_device
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
+from rgbd_perception.stages.feature_templates import FeatureTemplates
 from rgbd_perception.stages.pose_templates import PoseTemplates, templates_path
 
 #: Model surface points (seeded, area-weighted) and most object points ICP uses.
 ICP_MODEL_POINTS = 1500
 ICP_SCENE_POINTS = 2000
-ROTATION_SOURCES = ('regression', 'nearest_neighbour')
+ROTATION_SOURCES = ('regression', 'nearest_neighbour', 'feature_templates')
 #: Fewest pixels of a predicted mask that replace the box.
 MIN_MASK_PIXELS = 20
 
@@ -67,11 +71,14 @@ class PoseStage:
     have one); False: the box alone, as for weights without a mask head.  segment_boxes:
     whether box-only detections without such a mask use the object segmented in the box
     from depth (box_object_mask); False: every depth pixel of the box near its median.
+    feature_templates: the ImageNet-feature template bank (a path or FeatureTemplates) of
+    ``rotation_source='feature_templates'``, which then also gives the ICP hypotheses.
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
                  context=1.2, network=None, rotation_source='regression', templates=None,
-                 rgb_only=None, hypotheses=4, predicted_masks=True, segment_boxes=True):
+                 rgb_only=None, hypotheses=4, predicted_masks=True, segment_boxes=True,
+                 feature_templates=None):
         if rotation_source not in ROTATION_SOURCES:
             raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
                              f'{ROTATION_SOURCES}')
@@ -95,6 +102,14 @@ class PoseStage:
                                                     self.device)
         if rotation_source == 'nearest_neighbour' and self.templates is None:
             raise ValueError('nearest_neighbour rotations need a template bank')
+        self.feature_templates = None
+        if rotation_source == 'feature_templates':
+            if feature_templates is None:
+                raise ValueError('feature_templates rotations need a feature template bank '
+                                 '(python -m training feature-templates)')
+            self.feature_templates = (
+                feature_templates if isinstance(feature_templates, FeatureTemplates)
+                else FeatureTemplates.load(feature_templates, self.device))
         trained_on = [int(i) for i in network[1]]
         missing = sorted(set(catalogue.ids) - set(trained_on))
         if missing:
@@ -160,7 +175,7 @@ class PoseStage:
         heads = [self.head_of[obj_id] if obj_id is not None else
                  int(np.argmax(probabilities[index]))
                  for index, (obj_id, _, _) in enumerate(candidates)]
-        allocentric = self._allocentric(out, heads)
+        allocentric = self._allocentric(out, heads, rgb, windows)
         predicted = self._predicted_masks(out, windows, candidates, rgb.shape[:2])
         if metres is not None and self.segment_boxes:
             predicted = self._segmented_boxes(metres, intrinsics, candidates, predicted)
@@ -188,21 +203,27 @@ class PoseStage:
         size = self.model.crop_size
         self.model(torch.zeros((1, channels, size, size), device=self.device))
 
-    def _allocentric(self, out, heads):
+    def _allocentric(self, out, heads, rgb, windows):
         """
         Return per crop the list of its allocentric (3, 3) starting rotations, best first.
 
         The first is the rotation source's (head or nearest template); with refinement and a
-        template bank, distinct nearest templates follow, up to ``hypotheses`` in all.
+        template bank, distinct nearest templates of that bank follow, up to ``hypotheses``.
+        heads: PoseNet heads of the crops; rgb, windows: the frame and the crops' windows.
         """
         heads = torch.tensor(heads, device=out['rotation'].device)
-        if self.rotation_source == 'nearest_neighbour':
-            first = self.templates.rotations(out['embedding'], heads)
-        else:
+        bank, embedding = self.templates, out['embedding']
+        if self.feature_templates is not None:
+            features = self.feature_templates
+            bank, embedding = features.bank, features.describe(features.crops(rgb, windows))
+            heads = features.heads([self.object_of_head[int(head)] for head in heads])
+        if self.rotation_source == 'regression':
             first = out['rotation'][torch.arange(len(heads), device=heads.device), heads]
-        if not self.refine or self.templates is None or self.hypotheses == 1:
+        else:
+            first = bank.rotations(embedding, heads)
+        if not self.refine or bank is None or self.hypotheses == 1:
             return [[rotation] for rotation in first]
-        more = self.templates.distinct_rotations(out['embedding'], heads, self.hypotheses)
+        more = bank.distinct_rotations(embedding, heads, self.hypotheses)
         return [[rotation] + [r for r in others if not torch.equal(r, rotation)]
                 [:self.hypotheses - 1] for rotation, others in zip(first, more)]
 

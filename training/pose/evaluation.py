@@ -7,7 +7,8 @@ a 2D detector's output, the mask then the mask head's where the weights have one
 object segmented from depth in the box) and with its built-in detector,
 each with and without ICP refinement; with the given detections also from colour alone
 (``given_rgb_only``: no depth, translation from the box; for weights that run RGB-only) and,
-given a template bank, with the nearest-neighbour rotation on learned features.  Per object:
+given a template bank, with the nearest-neighbour rotation on learned features, and given a
+feature template bank, with the nearest rendered template on ImageNet features.  Per object:
 ADD(-S) accuracy at 10 % of the diameter (ADD-S for symmetric objects), mean rotation error
 and mean Euler-angle error in degrees (asymmetric objects only: a symmetric one has no unique
 rotation).  With the built-in detector an object counts as missed (wrong) when no estimate of
@@ -46,7 +47,7 @@ def _summary(records, catalogue):
 
 def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detectors=(
         'given', 'boxes', 'built_in'), refinements=(True, False), templates=None, rgb_only=False,
-        hypotheses=4, segment_boxes=True):
+        hypotheses=4, segment_boxes=True, feature_templates=None):
     """
     Return {'<detector>_<refined|unrefined>': summary} on a held-out BOP folder.
 
@@ -54,20 +55,25 @@ def evaluate_poses(network, catalogue, folder, device='cpu', limit=None, detecto
     score the poses; limit: most frames; templates: a PoseTemplates bank adding
     'given_nearest_neighbour_<refined|unrefined>'; rgb_only: add 'given_rgb_only' (RGB-D
     weights trained with depth dropout, or RGB weights); hypotheses: the stage's ICP starts;
-    segment_boxes: the stage's (box-only detections segmented from depth, or the whole box).
-    Summaries as _summary (per object and the
-    mean of the per-object ADD(-S) accuracies).
+    segment_boxes: the stage's (box-only detections segmented from depth, or the whole box);
+    feature_templates: a FeatureTemplates bank (or path) adding
+    '<detector>_feature_templates_<refined|unrefined>' for each detector.  Summaries as
+    _summary (per object and the mean of the per-object ADD(-S) accuracies).
     """
     runs = [(detector, refine, 'regression') for detector in detectors
             for refine in refinements]
     if templates is not None:
         runs += [('given', refine, 'nearest_neighbour') for refine in refinements]
+    if feature_templates is not None:
+        runs += [(detector, refine, 'feature_templates') for detector in detectors
+                 for refine in refinements]
     if rgb_only:
         runs.append(('given', False, 'rgb_only'))
     stages = {(refine, source): PoseStage(
         catalogue, device=device, refine=refine, network=network, templates=templates,
-        rotation_source='nearest_neighbour' if source == 'nearest_neighbour' else 'regression',
-        rgb_only=rgb_only, hypotheses=hypotheses, segment_boxes=segment_boxes)
+        rotation_source='regression' if source == 'rgb_only' else source,
+        rgb_only=rgb_only, hypotheses=hypotheses, segment_boxes=segment_boxes,
+        feature_templates=feature_templates if source == 'feature_templates' else None)
         for _, refine, source in runs}
     points = {obj_id: obj.mesh.vertices for obj_id, obj in catalogue.objects.items()}
     records = {run: [] for run in runs}
@@ -101,5 +107,5 @@ def _run_name(detector, refine, source):
     """Return e.g. 'given_refined' or 'given_nearest_neighbour_unrefined'."""
     if source == 'rgb_only':
         return f'{detector}_rgb_only'
-    middle = '_nearest_neighbour' if source == 'nearest_neighbour' else ''
+    middle = '' if source == 'regression' else f'_{source}'
     return f'{detector}{middle}_{"refined" if refine else "unrefined"}'

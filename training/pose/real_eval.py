@@ -108,13 +108,18 @@ def evaluate_real_poses(stage, folder, min_visible=0.1, limit=None):
 
 
 def real_pose_metrics(weights, folder, catalogue, device='cpu', min_visible=0.1, limit=None,
-                      predicted_masks=True):
+                      predicted_masks=True, feature_templates=None):
     """
     Return :func:`evaluate_real_poses` of exported weights as the RGB-only stage.
 
-    predicted_masks: PoseStage's (False: translation from the box even with a mask head).
+    predicted_masks: PoseStage's (False: translation from the box even with a mask head);
+    feature_templates: a feature template bank path giving the rotations (None: the head).
     """
+    source = 'regression' if feature_templates is None else 'feature_templates'
     stage = PoseStage(catalogue, weights, device=device, refine=False, rgb_only=True,
-                      hypotheses=1, predicted_masks=predicted_masks)
+                      hypotheses=1, predicted_masks=predicted_masks, rotation_source=source,
+                      feature_templates=feature_templates)
     return {**evaluate_real_poses(stage, folder, min_visible, limit),
-            'weights': str(weights), 'predicted_masks': predicted_masks}
+            'weights': str(weights), 'predicted_masks': predicted_masks,
+            'rotation_source': source,
+            'feature_templates': None if feature_templates is None else str(feature_templates)}
