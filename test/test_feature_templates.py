@@ -99,3 +99,16 @@ def test_imagenet_trunk_is_the_pretrained_network_cut_at_stride_16():
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     with torch.no_grad():
         assert torch.equal(trunk(images)['map'], whole.eval().features[:14](images))
+
+
+def test_bank_groups_templates_by_object_and_compares_within_the_object():
+    """Templates given in any order are kept grouped by head; other heads never match."""
+    rotations = roma.rotvec_to_rotmat(torch.tensor([[0.1 * i, 0.0, 0.0] for i in range(4)]))
+    embedding = torch.eye(4)
+    bank = PoseTemplates(embedding, rotations, torch.tensor([1, 0, 1, 0]))
+    assert bank.head.tolist() == [0, 0, 1, 1]
+    found = bank.rotations(torch.eye(4), torch.tensor([1, 0, 1, 1]))
+    assert torch.allclose(found[0], rotations[0]) and torch.allclose(found[1], rotations[1])
+    assert torch.allclose(found[2], rotations[2])
+    # the query most like object 0's template 3 but of head 1 takes head 1's best (0 or 2)
+    assert any(torch.allclose(found[3], rotations[i]) for i in (0, 2))

@@ -43,13 +43,20 @@ class PoseTemplates:
     """
     A template bank on a device; ``rotations(embedding, heads)`` looks rotations up.
 
-    embedding: (N, E) unit features; rotation: (N, 3, 3) allocentric; head: (N,) int64.
+    embedding: (N, E) features (the query's dot product with them is the similarity);
+    rotation: (N, 3, 3) allocentric; head: (N,) int64.  The templates are kept grouped by
+    head (a stable sort), so that a crop is compared with its own object's templates only.
     """
 
     def __init__(self, embedding, rotation, head, device='cpu'):
-        self.embedding = embedding.float().to(device)
-        self.rotation = rotation.float().to(device)
-        self.head = head.to(device)
+        order = torch.argsort(head, stable=True)
+        self.embedding = embedding[order].float().to(device)
+        self.rotation = rotation[order].float().to(device)
+        self.head = head[order].to(device)
+        heads, counts = torch.unique_consecutive(self.head, return_counts=True)
+        stops = torch.cumsum(counts, 0).tolist()
+        self.slices = {int(h): slice(stop - int(c), stop)
+                       for h, c, stop in zip(heads, counts, stops)}
 
     @classmethod
     def load(cls, path, weights_sha256, device='cpu'):
@@ -71,11 +78,15 @@ class PoseTemplates:
                        device=device)
 
     def _similarity(self, embedding, heads):
-        """Return (B, N) cosines to the templates, -inf for other objects' templates."""
-        same = heads[:, None] == self.head[None]
-        if not bool(same.any(dim=1).all()):
-            raise ExportError('the template bank holds no template of some detected object')
-        return (embedding.float() @ self.embedding.T).masked_fill(~same, float('-inf'))
+        """Return (B, N) similarities to the templates, -inf for other objects' templates."""
+        similarity = torch.full((len(heads), len(self.head)), float('-inf'),
+                                device=self.embedding.device)
+        for head in heads.unique().tolist():
+            if head not in self.slices:
+                raise ExportError('the template bank holds no template of some detected object')
+            rows, columns = torch.nonzero(heads == head)[:, 0], self.slices[head]
+            similarity[rows, columns] = embedding[rows].float() @ self.embedding[columns].T
+        return similarity
 
     def rotations(self, embedding, heads):
         """
