@@ -9,9 +9,9 @@ import torch
 import torchvision
 
 from rgbd_perception.runtime.weights import ExportError
-from rgbd_perception.stages.feature_templates import (descriptor_trunk, FeatureTemplates,
-                                                      imagenet_descriptor_trunk)
+from rgbd_perception.stages.feature_templates import descriptor_trunk, FeatureTemplates
 from rgbd_perception.stages.pose_templates import PoseTemplates, save_templates
+from training.pose.feature_template_bank import write_feature_templates
 
 SHARED_MOBILENET = (Path(__file__).resolve().parents[2] / 'shared' / 'pretrained' /
                     'mobilenet_v2_imagenet.pth')
@@ -61,7 +61,7 @@ def test_bank_round_trip_and_lookup(untrained, crops, tmp_path):
                                    torch.tensor([0, 0, 1]))
     untrained.meta = {'backbone': 'mobilenet_v2'}
     path = tmp_path / 'bank.safetensors'
-    untrained.save(path)
+    write_feature_templates(untrained, path)
     loaded = FeatureTemplates.load(path)
     assert loaded.crop_size == 64 and loaded.object_ids == [7, 9]
     assert torch.allclose(loaded.describe(crops), untrained.describe(crops), atol=1e-5)
@@ -93,7 +93,7 @@ def test_unsupported_backbone_is_refused():
 @pytest.mark.skipif(not SHARED_MOBILENET.is_file(), reason='no ../shared/pretrained')
 def test_imagenet_trunk_is_the_pretrained_network_cut_at_stride_16():
     """The descriptor trunk's map is that of the whole ImageNet MobileNetV2's features[:14]."""
-    trunk = imagenet_descriptor_trunk('mobilenet_v2', str(SHARED_MOBILENET)).eval()
+    trunk = descriptor_trunk('mobilenet_v2', str(SHARED_MOBILENET))
     whole = torchvision.models.mobilenet_v2()
     whole.load_state_dict(torch.load(SHARED_MOBILENET, weights_only=True))
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1

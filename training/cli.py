@@ -30,6 +30,7 @@ from training.framework.export import (export_checkpoint, ExportError, upgrade_m
                                        write_runtime)
 from training.framework.tasks import TASKS
 from training.framework.trainer import train
+from training.pose.feature_template_bank import DEFAULT_CROP_SIZE, DEFAULT_MIN_VISIBLE
 
 USER_ERRORS = (CatalogueError, ConfigError, DatasetLayoutError, DeviceError, ExportError,
                FileNotFoundError)
@@ -110,8 +111,9 @@ def build_parser():
                                'state_dict (e.g. ../shared/pretrained/mobilenet_v2_imagenet.pth)')
     features.add_argument('--input-scaling', help='imagenet or minus_one_one (required for a '
                           'local file)')
-    features.add_argument('--crop-size', type=int, default=192, help='crop side, pixels')
-    features.add_argument('--min-visible', type=float, default=0.7,
+    features.add_argument('--crop-size', type=int, default=DEFAULT_CROP_SIZE,
+                          help='crop side, pixels')
+    features.add_argument('--min-visible', type=float, default=DEFAULT_MIN_VISIBLE,
                           help="least visible share of a template's object")
     features.add_argument('--min-pixels', type=int, default=200,
                           help="least visible pixels of a template's object")
@@ -160,7 +162,8 @@ def run_feature_templates(args):
     from rgbd_perception.io.catalogue import load_catalogue
     from rgbd_perception.io.data_paths import data_file
     from rgbd_perception.runtime.device import resolve_device
-    from training.pose.feature_template_bank import build_feature_templates
+    from training.pose.feature_template_bank import (build_feature_templates,
+                                                     write_feature_templates)
     catalogue = load_catalogue(data_file(args.catalogue))
     try:
         bank = build_feature_templates(args.renders, list(catalogue.ids), args.backbone,
@@ -170,7 +173,7 @@ def run_feature_templates(args):
                                        device=resolve_device(args.device))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    bank.save(args.out)
+    write_feature_templates(bank, args.out)
     print(f'wrote {len(bank.bank.head)} templates of {len(catalogue.ids)} objects to {args.out}')
 
 

@@ -29,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.torch import save_file
 import torch
 import torch.nn.functional as F
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from rgbd_perception.geometry.crops import crop_rgb
-from rgbd_perception.models.backbones import (BACKBONES, INPUT_SCALINGS, read_state_dict,
-                                              STRIDE16_TAPS)
+from rgbd_perception.models.backbones import (build_trunk, INPUT_SCALINGS,
+                                              load_initial_weights, STRIDE16_TAPS)
 from rgbd_perception.runtime.weights import ExportError
 from rgbd_perception.stages.pose_templates import PoseTemplates
 
@@ -44,18 +43,22 @@ from rgbd_perception.stages.pose_templates import PoseTemplates
 MIN_CELL_VISIBLE = 0.5
 
 
-def descriptor_trunk(backbone):
+def descriptor_trunk(backbone, initial_weights=None):
     """
-    Return a randomly initialised torchvision ``backbone`` cut at its stride-16 tap.
+    Return a torchvision ``backbone`` trunk (build_trunk) cut at its stride-16 tap.
 
     It maps (B, 3, S, S) normalised images to {'map': (B, C, S / 16, S / 16)}; its
-    state_dict keys are torchvision's (e.g. 'features.0.0.weight').
+    state_dict keys are torchvision's (e.g. 'features.0.0.weight').  initial_weights: loaded
+    by backbones.load_initial_weights (a torchvision weights name or a local file); None:
+    random.
     """
     if backbone not in STRIDE16_TAPS:
         raise ValueError(f'feature templates support backbones {sorted(STRIDE16_TAPS)}, '
                          f'not {backbone!r}')
-    return create_feature_extractor(BACKBONES[backbone][0](),
-                                    {STRIDE16_TAPS[backbone]: 'map'}).eval()
+    trunk, _ = build_trunk(backbone)
+    if initial_weights is not None:
+        load_initial_weights(trunk, backbone, initial_weights)
+    return create_feature_extractor(trunk, {STRIDE16_TAPS[backbone]: 'map'}).eval()
 
 
 class FeatureTemplates:
@@ -119,8 +122,12 @@ class FeatureTemplates:
                               f'{missing} (it holds {self.object_ids})')
         return torch.tensor([self.object_ids.index(i) for i in obj_ids], device=self.device)
 
-    def save(self, path):
-        """Write the bank (needs ``bank``) and the trunk's weights to a safetensors file."""
+    def serialised(self):
+        """
+        Return (tensors, metadata) of the bank file (needs ``bank``); see the module docstring.
+
+        The training package writes them atomically (training.pose.feature_template_bank).
+        """
         tensors = {f'trunk.{key}': value.detach().cpu().contiguous()
                    for key, value in self.trunk.state_dict().items()}
         tensors.update(embedding=self.bank.embedding.to(torch.float16).cpu().contiguous(),
@@ -130,10 +137,7 @@ class FeatureTemplates:
                     'kind': 'feature_templates', 'crop_size': str(self.crop_size),
                     'input_scaling': self.input_scaling,
                     'object_ids': json.dumps(self.object_ids)}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(path).with_suffix('.partial')
-        save_file(tensors, str(partial), metadata=metadata)
-        partial.replace(path)
+        return tensors, metadata
 
     @classmethod
     def load(cls, path, device='cpu'):
@@ -155,13 +159,3 @@ class FeatureTemplates:
                    json.loads(meta['object_ids']), templates,
                    {key: meta[key] for key in ('backbone', 'initial_weights_sha256')
                     if key in meta}, device)
-
-
-def imagenet_descriptor_trunk(backbone, initial_weights):
-    """Return descriptor_trunk(backbone) with torchvision ImageNet weights (name or file)."""
-    trunk = descriptor_trunk(backbone)
-    state = read_state_dict(backbone, initial_weights)
-    BACKBONES[backbone][0]().load_state_dict(state, strict=True)
-    wanted = trunk.state_dict().keys()
-    trunk.load_state_dict({key: state[key] for key in wanted}, strict=True)
-    return trunk

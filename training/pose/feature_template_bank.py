@@ -7,13 +7,16 @@ context) described by a frozen ImageNet trunk, with their allocentric rotations.
 is trained; the renders are the only data (never real validation frames).
 """
 
+from pathlib import Path
+
+from safetensors.torch import save_file
 import torch
 
 from rgbd_perception.models.backbones import is_local_file, resolve_input_scaling
 from rgbd_perception.runtime.weights import file_sha256
-from rgbd_perception.stages.feature_templates import FeatureTemplates, \
-    imagenet_descriptor_trunk
+from rgbd_perception.stages.feature_templates import descriptor_trunk, FeatureTemplates
 from rgbd_perception.stages.pose_templates import PoseTemplates
+from training.framework.atomic import replace_atomically
 from training.pose.data import object_crops
 
 #: Crop side (pixels) of the bank: 12 x 12 map cells at stride 16 (see the README's table).
@@ -42,10 +45,17 @@ def build_feature_templates(folders, object_ids, backbone, initial_weights,
         raise ValueError(f'no object of {object_ids} seen at least {min_visible} visible in '
                          f'{[str(f) for f in folders]}')
     sha256 = file_sha256(initial_weights) if is_local_file(initial_weights) else initial_weights
-    bank = FeatureTemplates(imagenet_descriptor_trunk(backbone, initial_weights), crop_size,
+    bank = FeatureTemplates(descriptor_trunk(backbone, initial_weights), crop_size,
                             scaling, object_ids, device=device,
                             meta={'backbone': backbone, 'initial_weights_sha256': sha256})
     bank.bank = PoseTemplates(bank.describe_templates(crops['rgb'], crops['mask']).cpu(),
                               torch.from_numpy(crops['rotation']),
                               torch.from_numpy(crops['index']), device)
     return bank
+
+
+def write_feature_templates(bank, path):
+    """Write a FeatureTemplates bank to a safetensors file atomically (folders made)."""
+    tensors, metadata = bank.serialised()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    replace_atomically(path, lambda temp: save_file(tensors, str(temp), metadata=metadata))
