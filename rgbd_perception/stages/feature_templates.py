@@ -13,9 +13,9 @@ rotation is the crop's (rgbd_perception.stages.pose_templates.PoseTemplates does
 
 Why besides the learned PoseNet bank: features learnt from real photographs transfer to real
 cameras where heads trained on renders do not (real LM-O, true boxes, RGB only: median
-rotation error 37.6 degrees against the regression head's 100.5; README).  The price is size:
-a bank holds one (L * C) descriptor per template (LM-O: 7311 templates of 12 x 12 x 96,
-~200 MB in fp16), so banks are built by ``python -m training feature-templates`` from
+rotation error 24.4 degrees against the regression head's 100.5; README).  The price is size:
+a bank holds one (L * C) descriptor per template (LM-O: 14631 templates of 12 x 12 x 96,
+~400 MB in fp16), so banks are built by ``python -m training feature-templates`` from
 renders, not bundled.
 
 Bank file (safetensors, never unpickled): 'embedding' (N, L * C) fp16 template descriptors,
