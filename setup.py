@@ -28,8 +28,8 @@ setup(
     zip_safe=True,
     maintainer='rgbd_perception developers',
     maintainer_email='rgbd-perception@users.noreply.github.com',
-    description='RGB-D perception for ROS 2: HHA images, depth completion, 6-DoF object '
-                'poses.',
+    description='RGB-D perception for ROS 2: HHA images, depth completion, monocular depth, '
+                '6-DoF object poses.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={
@@ -38,6 +38,7 @@ setup(
             'hha_node = rgbd_perception.ros.hha_node:main',
             'depth_completion_node = rgbd_perception.ros.depth_completion_node:main',
             'pose_node = rgbd_perception.ros.pose_node:main',
+            'mono_depth_node = rgbd_perception.ros.mono_depth_node:main',
         ],
     },
 )

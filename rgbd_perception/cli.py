@@ -1,7 +1,8 @@
 """
 The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
 
-Commands: ``hha``, ``complete``, ``pose``, ``node``, ``bench``, ``demo``.  Errors print one
+Commands: ``hha``, ``complete``, ``mono-depth``, ``pose``, ``node``, ``bench``,
+``demo``.  Errors print one
 clear line and exit non-zero; with several inputs every good frame is still written.
 """
 
@@ -19,7 +20,8 @@ from rgbd_perception.runtime.device import DEVICE_CHOICES
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
 NODES = {'hha': 'rgbd_perception.ros.hha_node',
          'depth_completion': 'rgbd_perception.ros.depth_completion_node',
-         'pose': 'rgbd_perception.ros.pose_node'}
+         'pose': 'rgbd_perception.ros.pose_node',
+         'mono_depth': 'rgbd_perception.ros.mono_depth_node'}
 
 
 class CommandError(Exception):
@@ -70,6 +72,37 @@ def _parse_intrinsics(args):
         args.intrinsics = Intrinsics(*args.intrinsics, pixel_origin=args.pixel_origin)
 
 
+def _add_depth_outputs(parser, stem_of):
+    outputs = parser.add_mutually_exclusive_group(required=True)
+    outputs.add_argument('--out', help='output file for one frame: .png (uint16 mm) or .npy '
+                         '(float32 m)')
+    outputs.add_argument('--out-dir', help=f'writes OUT_DIR/<{stem_of} stem>.<--format>')
+    parser.add_argument('--format', choices=('npy', 'png'), default='npy',
+                        help='file type with --out-dir (default npy: float32 metres)')
+
+
+def _check_depth_outputs(args, frames):
+    """Raise CommandError when --out is given for several frames or has a foreign suffix."""
+    if args.out is not None and frames != 1:
+        raise CommandError('--out takes one frame; use --out-dir for several')
+    if args.out is not None and Path(args.out).suffix.lower() not in ('.png', '.npy'):
+        raise CommandError(f'--out must end in .png or .npy: {args.out}')
+
+
+def _write_depth(args, input_path, metres):
+    """Write (H, W) metres to --out or OUT_DIR/<input stem>.<--format>; return the path."""
+    from rgbd_perception.io.images import to_depth_mm, write_depth_png
+
+    target = Path(args.out) if args.out is not None else \
+        Path(args.out_dir) / f'{Path(input_path).stem}.{args.format}'
+    if target.suffix.lower() == '.png':
+        write_depth_png(target, to_depth_mm(metres))
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.save(target, metres.astype(np.float32))
+    return target
+
+
 def _add_depth_scale(parser):
     parser.add_argument('--depth-scale', type=float, default=0.001,
                         help='metres per unit of 16-bit depth PNGs (default 0.001 = mm)')
@@ -96,15 +129,22 @@ def build_parser():
     complete.add_argument('--rgb', nargs='+', help='colour files, one per --depth (registered '
                           'to the depth); not needed with --method ip_basic')
     complete.add_argument('--depth', nargs='+', required=True, help='depth files (PNG or .npy)')
-    outputs = complete.add_mutually_exclusive_group(required=True)
-    outputs.add_argument('--out', help='output file for one frame: .png (uint16 mm) or .npy '
-                         '(float32 m)')
-    outputs.add_argument('--out-dir', help='writes OUT_DIR/<depth stem>.<--format>')
-    complete.add_argument('--format', choices=('npy', 'png'), default='npy',
-                          help='file type with --out-dir (default npy: float32 metres)')
+    _add_depth_outputs(complete, 'depth')
     _add_completion_options(complete)
     _add_depth_scale(complete)
     _add_device(complete, compile_option=False)
+
+    mono = commands.add_parser('mono-depth', help='metric depth from colour files alone')
+    mono.add_argument('--rgb', nargs='+', required=True, help='colour files')
+    _add_depth_outputs(mono, 'colour')
+    mono.add_argument('--weights', help='exported weights (.safetensors) of a MonoDepthNet '
+                      '(default: the bundled ones)')
+    mono.add_argument('--sparse-depth', nargs='+', help='depth files, one per --rgb, whose '
+                      'median sets the scale (optional)')
+    mono.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    _add_intrinsics(mono)
+    _add_depth_scale(mono)
+    _add_device(mono, compile_option=False)
 
     pose = commands.add_parser('pose', help='6-DoF poses of catalogue objects in colour (+ '
                                'depth) files')
@@ -152,12 +192,13 @@ def build_parser():
                       help='--ros-args ... (remaps, __ns, -p, --params-file)')
 
     bench = commands.add_parser('bench', help='latency statistics of a stage')
-    bench.add_argument('stage', choices=['hha', 'completion', 'pose'])
+    bench.add_argument('stage', choices=['hha', 'completion', 'mono-depth', 'pose'])
     bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
     bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
     bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
                        'bundled synthetic sample at VGA)')
-    bench.add_argument('--rgb', nargs='+', help='completion: colour files, one per --depth')
+    bench.add_argument('--rgb', nargs='+', help='completion: colour files, one per --depth; '
+                       'mono-depth: colour files (with --intrinsics)')
     bench.add_argument('--baseline-port', metavar='DIR',
                        help='checkout of the public Python HHA port (Depth2HHA-python) to '
                             'time on the same frames in this run')
@@ -234,17 +275,14 @@ def _run_hha(args):
 
 
 def _run_complete(args):
-    from rgbd_perception.io.images import read_depth, read_rgb, to_depth_mm, write_depth_png
+    from rgbd_perception.io.images import read_depth, read_rgb
     from rgbd_perception.stages.completion import CompletionStage
 
     needs_rgb = args.method == 'model'
     if needs_rgb and (not args.rgb or len(args.rgb) != len(args.depth)):
         raise CommandError(f'--rgb needs one colour file per --depth ({len(args.depth)}) '
                            'for --method model')
-    if args.out is not None and len(args.depth) != 1:
-        raise CommandError('--out takes one frame; use --out-dir for several')
-    if args.out is not None and Path(args.out).suffix.lower() not in ('.png', '.npy'):
-        raise CommandError(f'--out must end in .png or .npy: {args.out}')
+    _check_depth_outputs(args, len(args.depth))
     stage = CompletionStage(args.method, weights=args.weights, device=args.device,
                             half=args.half, downsample=args.downsample,
                             keep_measured=not args.replace_measured)
@@ -255,16 +293,30 @@ def _run_complete(args):
         start = time.perf_counter()
         completed = stage(rgb, depth, depth_scale=args.depth_scale)
         elapsed_ms = 1000.0 * (time.perf_counter() - start)
-        target = Path(args.out) if args.out is not None else \
-            Path(args.out_dir) / f'{Path(depth_path).stem}.{args.format}'
-        if target.suffix.lower() == '.png':
-            write_depth_png(target, to_depth_mm(completed))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            np.save(target, completed.astype(np.float32))
-        return target, elapsed_ms
+        return _write_depth(args, depth_path, completed), elapsed_ms
 
     _process_frames('complete', args.depth, complete)
+
+
+def _run_mono_depth(args):
+    from rgbd_perception.io.images import read_depth, read_rgb
+    from rgbd_perception.stages.mono_depth import MonoDepthStage
+
+    if args.sparse_depth is not None and len(args.sparse_depth) != len(args.rgb):
+        raise CommandError(f'--sparse-depth needs one file per --rgb ({len(args.rgb)}), got '
+                           f'{len(args.sparse_depth)}')
+    _check_depth_outputs(args, len(args.rgb))
+    stage = MonoDepthStage(args.weights, device=args.device, half=args.half)
+
+    def estimate(index, rgb_path):
+        rgb = read_rgb(rgb_path)
+        sparse = None if args.sparse_depth is None else read_depth(args.sparse_depth[index])
+        start = time.perf_counter()
+        depth = stage(rgb, args.intrinsics, sparse, depth_scale=args.depth_scale)
+        elapsed_ms = 1000.0 * (time.perf_counter() - start)
+        return _write_depth(args, rgb_path, depth), elapsed_ms
+
+    _process_frames('mono-depth', args.rgb, estimate)
 
 
 def _run_pose(args):
@@ -318,7 +370,7 @@ def _run_bench(args):
     from rgbd_perception.tools import bench
 
     runners = {'hha': bench.run_hha_benchmark, 'completion': bench.run_completion_benchmark,
-               'pose': bench.run_pose_benchmark}
+               'mono-depth': bench.run_mono_depth_benchmark, 'pose': bench.run_pose_benchmark}
     runners[args.stage](args)
 
 
@@ -339,8 +391,8 @@ def _run_demo(args):
     run_demo(Path(args.out_dir), frames, device=args.device, compile_kernels=args.compile)
 
 
-HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'pose': _run_pose, 'node': _run_node,
-            'bench': _run_bench, 'demo': _run_demo}
+HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'mono-depth': _run_mono_depth,
+            'pose': _run_pose, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}
 
 
 def main(argv=None):

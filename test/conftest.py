@@ -109,6 +109,21 @@ def tiny_completion_weights(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def tiny_mono_depth_weights(tmp_path_factory):
+    """Return exported weights of an untrained, seeded small thesis MonoDepthNet (width 64)."""
+    import torch
+
+    from rgbd_perception.models.mono_depth import MonoDepthNet
+
+    torch.manual_seed(0)
+    kwargs = {'rgbd_branch': False, 'widths': [8, 16, 16, 24], 'latent': 24, 'growth': 4,
+              'dense_layers': 1}
+    return export_untrained(MonoDepthNet(**kwargs), kwargs,
+                            tmp_path_factory.mktemp('weights') / 'mono.safetensors',
+                            'mono-depth', data={'input_width': 64})
+
+
+@pytest.fixture(scope='session')
 def untrained_pose_weights(tmp_path_factory):
     """
     Return {'rgbd': path, 'rgb': path}: untrained seeded PoseNets for the demo catalogue.

@@ -190,7 +190,7 @@ def test_help_lists_commands(capsys):
         main(['--help'])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert '{hha,complete,pose,node,bench,demo}' in out
+    assert '{hha,complete,mono-depth,pose,node,bench,demo}' in out
     for command in ('hha', 'complete', 'pose', 'node', 'bench', 'demo'):
         assert re.search(rf'^ +{command} +\S', out, re.MULTILINE), f'no help line for {command}'
 

@@ -16,11 +16,13 @@ from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS, \
     DepthCompletionNode
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS, HhaNode
+from rgbd_perception.ros.mono_depth_node import MONO_DEPTH_PARAMETERS, MonoDepthNode
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseNode
 
 NODE_CLASSES = {'depth_completion_node': (DepthCompletionNode, COMPLETION_PARAMETERS),
-                'hha_node': (HhaNode, HHA_PARAMETERS), 'pose_node': (PoseNode, POSE_PARAMETERS)}
+                'hha_node': (HhaNode, HHA_PARAMETERS), 'pose_node': (PoseNode, POSE_PARAMETERS),
+                'mono_depth_node': (MonoDepthNode, MONO_DEPTH_PARAMETERS)}
 CAMERA_TOPICS = {'rgb/image_raw', 'rgb/camera_info', 'depth/image_raw', 'depth/camera_info'}
 NAMESPACE = '/camera'
 
@@ -39,15 +41,16 @@ def launched_nodes():
     return nodes
 
 
-def test_launch_starts_the_three_nodes_and_rviz():
-    """Completion, HHA on the completed depth, pose; RViz from the package's config."""
+def test_launch_starts_the_three_nodes_monocular_depth_and_rviz():
+    """Completion, HHA on the completed depth, pose, mono depth on request; RViz."""
     nodes = {n['executable']: n for n in launched_nodes()}
-    assert set(nodes) == {'depth_completion_node', 'hha_node', 'pose_node', 'rviz2'}
+    assert set(nodes) == {'depth_completion_node', 'hha_node', 'pose_node', 'mono_depth_node',
+                          'rviz2'}
     assert ('depth/image_raw', 'depth/completed') in nodes['hha_node']['remappings']
     source = share_path('launch', 'pose.launch.py').read_text()
     for name in ('rgbd_perception.yaml', 'rgbd_perception.rviz'):
         assert f"'{name}'" in source and share_path('config', name).is_file()
-    for argument in ('camera', 'params_file', 'device', 'rviz'):
+    for argument in ('camera', 'params_file', 'device', 'rviz', 'mono_depth'):
         assert f"DeclareLaunchArgument('{argument}'" in source
 
 
@@ -72,7 +75,8 @@ def rviz_topics():
 
 @pytest.mark.ros
 def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_weights,
-                                                    untrained_pose_weights):
+                                                    untrained_pose_weights,
+                                                    tiny_mono_depth_weights):
     """Each RViz topic is published by a launched node (remaps applied) or the camera."""
     document = yaml.safe_load(share_path('config', 'rgbd_perception.yaml').read_text())
     published, subscribed = set(), set()
@@ -83,6 +87,8 @@ def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_wei
             values['weights'] = str(tiny_completion_weights)
         if node['name'] == 'pose_node':
             values['weights'] = str(untrained_pose_weights['rgbd'])
+        if node['name'] == 'mono_depth_node':
+            values['weights'] = str(tiny_mono_depth_weights)
         remaps = [arg for a, b in node['remappings'] for arg in ('-r', f'{a}:={b}')]
         instance = make_node(node_class, context, NAMESPACE,
                              ['--ros-args', *remaps] if remaps else None, **values)
@@ -93,6 +99,7 @@ def test_rviz_shows_what_the_launched_nodes_publish(context, tiny_completion_wei
     topics, classes = rviz_topics()
     assert topics and topics <= published | camera, topics - published - camera
     assert {f'{NAMESPACE}/objects/{t}' for t in ('poses', 'markers', 'overlay')} <= topics
-    assert {f'{NAMESPACE}/depth/completed', f'{NAMESPACE}/hha/image'} <= topics
+    assert {f'{NAMESPACE}/depth/completed', f'{NAMESPACE}/hha/image',
+            f'{NAMESPACE}/depth/mono'} <= topics
     assert subscribed - published <= camera, subscribed - published - camera
     assert 'rviz_default_plugins/TF' in classes

@@ -136,6 +136,35 @@ def run_completion_benchmark(args):
     print(f"model / IP-Basic time (median): {ours['median'] / baseline['median']:.2f}")
 
 
+def run_mono_depth_benchmark(args):
+    """Time monocular depth per frame (--rgb files with --intrinsics, or the VGA sample)."""
+    import torch
+
+    from rgbd_perception.stages.mono_depth import MonoDepthStage
+
+    if args.rgb:
+        from rgbd_perception.io.images import read_rgb
+
+        if args.intrinsics is None:
+            raise ValueError('--intrinsics is required with --rgb')
+        rgbs, intrinsics = [read_rgb(p) for p in args.rgb], args.intrinsics
+    else:
+        from rgbd_perception.tools.sample_scene import sample_frame
+
+        frames = [sample_frame(i, num_frames=10) for i in range(10)]
+        rgbs, intrinsics = [f.rgb for f in frames], Intrinsics(*frames[0].intrinsics)
+    stage = MonoDepthStage(args.weights, device=args.device, half=args.half)
+    sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
+    height, width = rgbs[0].shape[:2]
+    kwargs = stage.manifest['model_kwargs']
+    print(f'mono-depth benchmark: {width}x{height}, device {stage.device}, fp16 {stage.half}, '
+          f"model {stage.manifest['architecture']} {kwargs.get('architecture')} at width "
+          f'{stage.input_width}, torch threads {torch.get_num_threads()}')
+    summary = latency_summary(_time_calls(lambda rgb: stage(rgb, intrinsics), rgbs,
+                                          args.frames, args.warmup, sync))
+    print(format_summary(f'MonoDepthNet ({stage.device})', summary))
+
+
 def _pose_frames(sample_dir):
     """Return [(rgb, depth mm, intrinsics, [Detection])] of a BOP scene folder (GT boxes)."""
     from rgbd_perception.geometry.detections import Detection

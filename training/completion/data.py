@@ -98,7 +98,10 @@ class RealCompletionFrames(Dataset):
         return len(self.reader)
 
     def __getitem__(self, index):
-        sample = self.reader[index]
+        return self.item(self.reader[index])
+
+    def item(self, sample):
+        """Return the item of one of the reader's RgbdSamples (see the class docstring)."""
         clean = sample.depth if sample.depth_gt is None else sample.depth_gt
         rgb, depth, clean = fit_to_size(sample.rgb, sample.depth, clean, self.size)
         return {'rgb': torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0, 'depth': depth,

@@ -44,6 +44,14 @@ class Task(abc.ABC):
         """Return a new model: model_class(**model_kwargs())."""
         return self.model_class(**self.model_kwargs())
 
+    def exported_model_kwargs(self):
+        """Return the keyword arguments of the exported model (default: model_kwargs())."""
+        return self.model_kwargs()
+
+    def exported_tensors(self, state_dict):
+        """Return the tensors an export writes of a trained state_dict (default: all)."""
+        return state_dict
+
     @abc.abstractmethod
     def train_dataset(self):
         """Return the training torch.utils.data.Dataset (items: dicts of tensors)."""

@@ -61,13 +61,14 @@ def export_checkpoint(checkpoint_path, out_path, metrics_path=None, recipe=None,
                            f'checkpoint {checkpoint_path}')['metrics'] if metrics_path else None)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: value.detach().cpu().contiguous() for name, value in state['model'].items()}
+    tensors = {name: value.detach().cpu().contiguous()
+               for name, value in task.exported_tensors(state['model']).items()}
     checkpoint.replace_atomically(out_path, lambda temp: save_file(tensors, temp))
     export = invocation(argv)
     trained = state.get('provenance', UNRECORDED)
     return write_manifest(out_path, {
         'format_version': FORMAT_VERSION, 'task': task.name,
-        'architecture': task.model_class.__name__, 'model_kwargs': task.model_kwargs(),
+        'architecture': task.model_class.__name__, 'model_kwargs': task.exported_model_kwargs(),
         'config': state['config'], 'data': task.data_description(), 'metrics': metrics,
         'step': state['step'], 'code_revision': export['code_revision'],
         'code_dirty': export['code_dirty'],

@@ -7,8 +7,9 @@ model class name (as written in export manifests) to the class.
 
 from training.completion.task import CompletionTask
 from training.framework.toy_depth import ToyDepthTask
+from training.mono_depth.task import MonoDepthTask
 from training.pose.task import PoseSelfSupervisedTask, PoseTask
 
 TASKS = {task.name: task for task in (ToyDepthTask, CompletionTask, PoseSelfSupervisedTask,
-                                      PoseTask)}
+                                      PoseTask, MonoDepthTask)}
 ARCHITECTURES = {task.model_class.__name__: task.model_class for task in TASKS.values()}

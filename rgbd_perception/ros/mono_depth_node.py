@@ -1,0 +1,58 @@
+"""
+mono_depth_node: rgb/image_raw + rgb/camera_info -> depth/mono.
+
+depth/mono is 32FC1 metres at the colour image's size with the header of the colour image:
+metric depth from colour alone (rgbd_perception.stages.mono_depth), for when the depth camera
+is blind (glass, sunlight, beyond its range) or absent.  camera_info must match the colour
+image's size; its fx sets the metric scale.
+"""
+
+from sensor_msgs.msg import CameraInfo, Image
+
+from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
+from rgbd_perception.ros.image_codec import image_to_rgb, numpy_to_image
+from rgbd_perception.ros.parameters import ParameterSpec
+from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.stages.mono_depth import MonoDepthStage
+
+MONO_DEPTH_PARAMETERS = (
+    ParameterSpec('weights', '',
+                  'exported .safetensors weights of a MonoDepthNet (with its .json manifest); '
+                  'empty: the bundled ones'),
+    ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
+    ParameterSpec('input_width', 0,
+                  'width in pixels the model sees (the image is resized to it); 0: the width '
+                  'the weights were trained at'),
+)
+
+
+class MonoDepthNode(StageNode):
+    """Publish metric depth predicted from every colour image."""
+
+    def __init__(self, **kwargs):
+        super().__init__('mono_depth_node', MONO_DEPTH_PARAMETERS, 'mono_depth', **kwargs)
+        params = self.params
+        self.stage = MonoDepthStage(weights=params['weights'] or None, device=params['device'],
+                                    half=params['half'], input_width=params['input_width'])
+        self.publisher = self.create_publisher(Image, 'depth/mono', self.output_qos)
+        self.start([('rgb', Image, 'rgb/image_raw'),
+                    ('intrinsics', CameraInfo, 'rgb/camera_info')], [self.stage])
+        self.get_logger().info(f'monocular depth on {self.stage.device}: {self.topic("rgb")} '
+                               f'-> {self.publisher.topic_name}')
+
+    def on_frame(self, msgs):
+        """Predict one frame's depth and publish it."""
+        rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
+        intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
+                                    msgs['intrinsics'], rgb.shape[:2])
+        depth = self.for_input('rgb', self.stage, rgb, intrinsics)
+        self.publisher.publish(numpy_to_image(depth, '32FC1', header=msgs['rgb'].header))
+
+
+def main(args=None):
+    """Run mono_depth_node until shutdown (``ros2 run rgbd_perception mono_depth_node``)."""
+    run_node(MonoDepthNode, args)
+
+
+if __name__ == '__main__':
+    main()

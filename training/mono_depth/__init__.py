@@ -1,0 +1,1 @@
+"""Monocular metric depth (seed 002): data, augmentation, losses, evaluation and the task."""
