@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import roma
+from test_backbones import MOBILENET, needs_shared
 import torch
 
 from rgbd_perception.cli import main as cli_main
@@ -240,3 +241,41 @@ def test_cli_writes_npy_and_png_per_colour_file_and_reports_bad_files(mono_run, 
     assert cli_main([*common, '--rgb', str(good), str(bad), '--out-dir',
                      str(tmp_path / 'out2')]) == 1
     assert (tmp_path / 'out2' / 'a.npy').is_file()
+
+
+def test_ablation_table_has_a_row_per_run_with_stitching_and_real_columns(tmp_path):
+    """Rows sorted by name; '-' where a run has no stitched branch (unet) or no sensor."""
+    from training.mono_depth.ablation import ablation_rows
+
+    def entry(abs_rel):
+        return {'abs_rel': abs_rel, 'rmse': 2 * abs_rel, 'delta1': 1 - abs_rel}
+
+    runs = {'2_rotation': {'synthetic': {'rgb': {'metric': entry(0.2)},
+                                         'stitched': {'metric': entry(0.25)}},
+                           'real': {'tum': {'median_scaled': entry(0.1)}}},
+            '1_none': {'synthetic': {'rgb': {'metric': entry(0.3)}}}}
+    for name, metrics in runs.items():
+        (tmp_path / name / 'eval').mkdir(parents=True)
+        (tmp_path / name / 'eval' / 'metrics.json').write_text(json.dumps({'metrics': metrics}))
+    lines = ablation_rows(tmp_path)
+    assert lines[0].count('|') == 7 and 'tum AbsRel' in lines[0]
+    assert lines[2] == '| 1_none | 0.300 | 0.60 | - | - | - |'
+    assert lines[3] == '| 2_rotation | 0.200 | 0.40 | 0.250 | 0.50 | 0.100 / 0.90 |'
+
+
+@needs_shared
+def test_unet_task_keeps_the_shared_imagenet_encoder_frozen():
+    """The unet's encoder starts from the shared MobileNetV2 and keeps it through training."""
+    from training.mono_depth.task import MonoDepthTask
+
+    weights = MOBILENET
+    task = MonoDepthTask({'model': {'architecture': 'unet', 'input_scaling': 'minus_one_one'},
+                          'pretrained': {'backbone_weights': str(weights)}})
+    model = task.build_model()
+    initial = torch.load(weights, weights_only=True)
+    torch.testing.assert_close(model.encoder.stages[0][0][0].weight,
+                               initial['features.0.0.weight'])
+    model.train()
+    assert model.encoder.frozen and not model.encoder.training
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert task.model_kwargs()['input_scaling'] == 'minus_one_one'

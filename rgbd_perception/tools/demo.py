@@ -3,7 +3,8 @@ The main job on the bundled sample: nodes in their own processes, frames over re
 
 Publishes an RGB-D sequence (the bundled sample in BOP format, rgbd_perception.io.bop, or the
 ray-cast rgbd_perception.tools.sample_scene) to the nodes started through the CLI (as a user
-would in venv mode: hha_node, depth_completion_node and pose_node with the demo catalogue),
+would in venv mode: hha_node, depth_completion_node, pose_node with the demo catalogue and
+mono_depth_node),
 collects what they publish, and writes the images plus a contact sheet.
 """
 
@@ -54,18 +55,21 @@ def contact_sheet(rows, labels, tile_width=320):
 
 #: The demo's nodes: name -> extra ros-args.  depth_completion_node also publishes HHA from
 #: the completed depth, remapped beside hha_node's HHA of the raw depth (HHA from filled depth);
-#: pose_node finds the demo catalogue's objects with its built-in detector.
+#: pose_node finds the demo catalogue's objects with its built-in detector; mono_depth_node
+#: predicts depth from the colour alone.
 DEMO_NODES = {
     'hha': ['--params-file', 'hha_node.yaml'],
     'depth_completion': ['--params-file', 'depth_completion_node.yaml', '-p', 'publish_hha:=true',
                          '-r', 'hha/image:=hha_completed/image'],
     'pose': ['--params-file', 'pose_node.yaml'],
+    'mono_depth': ['--params-file', 'mono_depth_node.yaml'],
 }
 #: Collected outputs: topic (in NAMESPACE) -> output folder.
 DEMO_OUTPUTS = {'hha/image': 'hha', 'depth/completed': 'completed',
-                'hha_completed/image': 'hha_completed', 'objects/overlay': 'pose_overlay'}
+                'hha_completed/image': 'hha_completed', 'objects/overlay': 'pose_overlay',
+                'depth/mono': 'mono'}
 #: How many nodes subscribe to each input topic.
-DEMO_SUBSCRIBERS = {'rgb/image_raw': 2, 'rgb/camera_info': 1, 'depth/image_raw': 3,
+DEMO_SUBSCRIBERS = {'rgb/image_raw': 3, 'rgb/camera_info': 2, 'depth/image_raw': 3,
                     'depth/camera_info': 2}
 
 
@@ -89,7 +93,9 @@ def _check_running(processes):
 
 def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0):
     """
-    Run hha_node, depth_completion_node and pose_node over a sequence; write ``out_dir``.
+    Run hha_node, depth_completion_node, pose_node and mono_depth_node over a sequence.
+
+    Writes the outputs and a contact sheet to ``out_dir``.
 
     frames: a list of objects with index (int, increasing), rgb ((H, W, 3) uint8), depth_mm
     ((H, W) uint16 millimetres, 0 = missing) and intrinsics ((fx, fy, cx, cy) pixels), e.g.
@@ -119,7 +125,8 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         def wait(done, limit):
             return spin_until(executor, done, limit, check=lambda: _check_running(processes))
 
-        print(f'[demo] waiting for hha_node, depth_completion_node and pose_node in '
+        print(f'[demo] waiting for hha_node, depth_completion_node, pose_node and '
+              f'mono_depth_node in '
               f'{NAMESPACE} ...', flush=True)
         if not wait(lambda: all(publishers[topic].get_subscription_count() >= count
                                 for topic, count in DEMO_SUBSCRIBERS.items()), timeout):
@@ -165,15 +172,19 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
         write_rgb(out_dir / 'hha' / name, outputs['hha'])
         write_rgb(out_dir / 'hha_completed' / name, outputs['hha_completed'])
         write_rgb(out_dir / 'pose_overlay' / name, outputs['pose_overlay'])
+        mono_mm = to_depth_mm(outputs['mono'])
+        write_depth_png(out_dir / 'mono' / name, mono_mm)
         if frame.index % max(1, len(frames) // 5) == 0:
             rows.append([frame.rgb, colourise_depth(frame.depth_mm),
                          colourise_depth(completed_mm), outputs['hha'],
-                         outputs['hha_completed'], outputs['pose_overlay']])
+                         outputs['hha_completed'], outputs['pose_overlay'],
+                         colourise_depth(mono_mm)])
     write_rgb(out_dir / 'contact_sheet.png',
               contact_sheet(rows, ['colour', 'raw depth', 'completed depth', 'HHA of raw',
-                                   'HHA of completed', 'poses']))
+                                   'HHA of completed', 'poses', 'depth from colour']))
     median_ms = 1000.0 * float(np.median(round_trips))
-    print(f'[demo] {len(frames)} frames through hha_node, depth_completion_node and '
-          f'pose_node, median round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,depth,'
-          f'completed,hha,hha_completed,pose_overlay}}/*.png and {out_dir}/contact_sheet.png')
+    print(f'[demo] {len(frames)} frames through hha_node, depth_completion_node, pose_node '
+          f'and mono_depth_node, median round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,'
+          f'depth,completed,hha,hha_completed,pose_overlay,mono}}/*.png and '
+          f'{out_dir}/contact_sheet.png')
     return received

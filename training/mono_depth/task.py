@@ -63,11 +63,17 @@ class MonoDepthTask(Task):
                 for name, value in state_dict.items() if not name.startswith('rgbd_')}
 
     def build_model(self):
-        """Return a new model; pretrained.backbone_weights initialise the unet's encoder."""
+        """
+        Return a new model; pretrained.backbone_weights initialise the unet's encoder.
+
+        With finetune.freeze_encoder those weights stay fixed, batch-norm statistics included.
+        """
         model = super().build_model()
         weights = self.config['pretrained']['backbone_weights']
         if weights and self.config['model']['architecture'] == 'unet':
             model.encoder.load_initial_weights(weights)
+            if self.config['finetune']['freeze_encoder']:
+                model.encoder.freeze()
         return model
 
     def train_dataset(self):
