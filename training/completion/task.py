@@ -14,9 +14,6 @@ removal rates.
 
 from pathlib import Path
 
-import numpy as np
-from torch.utils.data import ConcatDataset
-
 from rgbd_perception.models.backbones import resolve_input_scaling
 from rgbd_perception.models.depth_completion import VanishingDepthNet
 from training.completion.data import (real_sample_groups, RealCompletionFrames,
@@ -27,7 +24,7 @@ from training.completion.randomise import (jitter_colour, random_crop_and_flip,
                                            randomise_distribution, removal_fractions,
                                            remove_depth)
 from training.framework.base_task import Task
-from training.framework.mixing import train_mix
+from training.framework.mixing import folders_then_readers, folders_then_readers_mix
 
 
 class CompletionTask(Task):
@@ -66,27 +63,12 @@ class CompletionTask(Task):
 
     def train_dataset(self):
         """Return the synthetic (data.train_dirs) and real (data.real_train) training frames."""
-        data = self.config['data']
-        parts = [RealCompletionFrames(entry['dataset'], entry['root'], data['real_train_size'],
-                                      entry.get('args')) for entry in data['real_train']]
-        if data['train_dirs']:
-            parts.insert(0, SyntheticCompletionFrames([Path(d) for d in data['train_dirs']],
-                                                      data['downsample']))
-        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+        return folders_then_readers(self.config['data'], SyntheticCompletionFrames,
+                                    RealCompletionFrames)
 
     def train_mix(self, dataset):
-        """
-        Return the mix of data.train_weights over the training sources, or None.
-
-        Sources: each data.train_dirs folder, then each data.real_train entry.
-        """
-        data = self.config['data']
-        parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
-        synthetic = [parts.pop(0).sources] if data['train_dirs'] else []
-        sources = synthetic + [np.full(len(part), len(data['train_dirs']) + index)
-                               for index, part in enumerate(parts)]
-        names = data['train_dirs'] + [entry['dataset'] for entry in data['real_train']]
-        return train_mix(data['train_weights'], np.concatenate(sources), names)
+        """Return the mix of data.train_weights over train_dirs, then real_train sources."""
+        return folders_then_readers_mix(self.config['data'], dataset)
 
     def eval_dataset(self):
         """Return the held-out synthetic frames (data.eval_dir) at the working size."""

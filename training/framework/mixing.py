@@ -12,8 +12,10 @@ epoch's order is a pure function of (seed, epoch), as the trainer's resumes need
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from torch.utils.data import ConcatDataset
 
 from training.framework.config import ConfigError
 
@@ -75,3 +77,34 @@ def train_mix(weights, sources, names):
     if empty:
         raise ConfigError(f'data.train_weights: weighted sources without samples: {empty}')
     return Mix(sources, weights)
+
+
+def folders_then_readers(data, synthetic_frames, real_frames):
+    """
+    Return a training set of synthetic folders, then real dataset readers (a config's data).
+
+    data: the config's data section (train_dirs, downsample, real_train, real_train_size);
+    synthetic_frames(folders, downsample) and real_frames(dataset, root, size, args) build the
+    datasets (the synthetic one has ``sources``, the folder of each sample).  One part alone
+    is returned as it is, several as a ConcatDataset.
+    """
+    parts = [real_frames(entry['dataset'], entry['root'], data['real_train_size'],
+                         entry.get('args')) for entry in data['real_train']]
+    if data['train_dirs']:
+        parts.insert(0, synthetic_frames([Path(d) for d in data['train_dirs']],
+                                         data['downsample']))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def folders_then_readers_mix(data, dataset):
+    """
+    Return the Mix of data.train_weights over a folders_then_readers set, or None.
+
+    Sources: each data.train_dirs folder, then each data.real_train entry.
+    """
+    parts = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
+    synthetic = [parts.pop(0).sources] if data['train_dirs'] else []
+    sources = synthetic + [np.full(len(part), len(data['train_dirs']) + index)
+                           for index, part in enumerate(parts)]
+    names = data['train_dirs'] + [entry['dataset'] for entry in data['real_train']]
+    return train_mix(data['train_weights'], np.concatenate(sources), names)

@@ -12,16 +12,14 @@ secondary losses are rescaled to the main loss's size and weighted by one-cycle 
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import ConcatDataset
 
 from rgbd_perception.models.backbones import resolve_input_scaling
 from rgbd_perception.models.mono_depth import metres_to_inverse, MonoDepthNet
 from training.completion.data import synthetic_frames
 from training.completion.randomise import jitter_colour
 from training.framework.base_task import Task
-from training.framework.mixing import train_mix
+from training.framework.mixing import folders_then_readers, folders_then_readers_mix
 from training.mono_depth.augment import random_zoom_crop, sparsify
 from training.mono_depth.data import RealMonoFrames, synthetic_focal, SyntheticMonoFrames
 from training.mono_depth.evaluation import evaluate_frames, real_mono_groups
@@ -78,23 +76,11 @@ class MonoDepthTask(Task):
 
     def train_dataset(self):
         """Return the synthetic (data.train_dirs) and real (data.real_train) training frames."""
-        data = self.config['data']
-        parts = [RealMonoFrames(entry['dataset'], entry['root'], data['real_train_size'],
-                                entry.get('args')) for entry in data['real_train']]
-        if data['train_dirs']:
-            parts.insert(0, SyntheticMonoFrames([Path(d) for d in data['train_dirs']],
-                                                data['downsample']))
-        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+        return folders_then_readers(self.config['data'], SyntheticMonoFrames, RealMonoFrames)
 
     def train_mix(self, dataset):
-        """Return the mix of data.train_weights over train_dirs folders and real_train entries."""
-        data = self.config['data']
-        parts = dataset.datasets if isinstance(dataset, ConcatDataset) else [dataset]
-        synthetic = [parts.pop(0).sources] if data['train_dirs'] else []
-        sources = synthetic + [np.full(len(part), len(data['train_dirs']) + index)
-                               for index, part in enumerate(parts)]
-        names = data['train_dirs'] + [entry['dataset'] for entry in data['real_train']]
-        return train_mix(data['train_weights'], np.concatenate(sources), names)
+        """Return the mix of data.train_weights over train_dirs, then real_train sources."""
+        return folders_then_readers_mix(self.config['data'], dataset)
 
     def eval_dataset(self):
         """Return the held-out synthetic frames (data.eval_dirs) at the working size."""
