@@ -9,6 +9,7 @@ losses.  Only keys added to the configs since may be missing from a manifest, ea
 ADDED_SINCE with why its default keeps the old behaviour.
 """
 
+import hashlib
 import json
 from pathlib import Path
 import re
@@ -69,6 +70,10 @@ def recipe_config(recipe):
         overrides = [f'run.dir=runs/pose/{set_name}-{run_name}', 'run.resume=auto', *init,
                      *overrides]
         task_config = 'pose.yaml'
+    elif script == 'scripts/train_mono_depth':
+        config_file = None
+        overrides = [f'run.dir=runs/mono_depth/{run_name}', 'run.resume=auto', *args]
+        task_config = 'mono_depth.yaml'
     else:
         assert script == 'scripts/train_completion', recipe
         config_file = None
@@ -91,12 +96,20 @@ def test_bundled_manifests_are_format_2_and_intact(bundled):
     assert manifest['settings_sha256'] == settings_sha256(manifest)
     assert manifest['weights_file'] == weights.name
     provenance = manifest['provenance']
-    # Not recorded before format 2, so unknown rather than guessed.
-    assert manifest['code_dirty'] == 'unknown' and provenance['training'] == ['unknown']
     init = provenance['init_weights']
-    assert all(entry['sha256'] == 'unknown' for entry in init.values())
     assert set(init) == {f'pretrained.{key}' for key, value in
                          manifest['config'].get('pretrained', {}).items() if value}
+    if 'upgraded_by' in provenance:  # exported as format 1: not recorded, so unknown, not guessed
+        assert manifest['code_dirty'] == 'unknown' and provenance['training'] == ['unknown']
+        assert all(entry['sha256'] == 'unknown' for entry in init.values())
+        return
+    assert isinstance(manifest['code_dirty'], bool)  # exported as format 2: all recorded
+    assert [run['command'].split()[:4] for run in provenance['training']] == [
+        ['python', '-m', 'training', manifest['task']]]
+    for entry in init.values():
+        path = ROOT / entry['path']
+        if path.is_file():
+            assert entry['sha256'] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_bundled_recipes_reproduce_the_configs(bundled):
@@ -106,12 +119,16 @@ def test_bundled_recipes_reproduce_the_configs(bundled):
     assert config['train']['steps'] == manifest['config']['train']['steps'] == manifest['step']
     assert config['data']['generated_by'] == manifest['config']['data']['generated_by']
     assert generated_by_commands(config['data']['generated_by'])  # what `data` renders
+    # run.resume only says whether a run may continue its own checkpoints: the scripts
+    # set auto; a run started by hand with the same settings records never.
     recorded, today = flatten(manifest['config']), flatten(config)
+    recorded.pop('run.resume', None)
+    today.pop('run.resume')
     assert {key: today.get(key) for key in recorded} == recorded
     assert {(task_config, key) for key in today.keys() - recorded.keys()} <= ADDED_SINCE.keys()
     merge_stored(default_config(task_config), manifest['config'])  # as eval and runtime read it
     text = (ROOT / script).read_text()
-    assert f'python -m training data {task_config.split(".")[0]}' in text
+    assert f'python -m training data {manifest["task"]}' in text
 
 
 def test_bundled_pose_steps_come_from_the_per_set_config_files():
