@@ -12,11 +12,14 @@ from rgbd_perception.stages.mono_depth import MonoDepthStage
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
 
 
-def send(client, seconds, info_size=SMALL, index=0):
-    """Publish a sample frame's colour and a camera_info of ``info_size`` at ``seconds``."""
+def send(client, seconds, info_size=SMALL, index=0, depth=None):
+    """Publish a sample frame's colour, a camera_info of ``info_size`` (and depth) at seconds."""
     sample = frame(index)
     client.publish('rgb/image_raw', image_message(sample.rgb, 'rgb8', seconds))
     client.publish('rgb/camera_info', info_message(sample.intrinsics, info_size, seconds))
+    if client.publishes('depth/image_raw'):
+        client.publish('depth/image_raw', image_message(
+            sample.depth_mm if depth is None else depth, '16UC1', seconds))
 
 
 @pytest.fixture
@@ -58,3 +61,19 @@ def test_bad_camera_info_is_reported_and_the_next_frame_served(make_mono):
     send(client, 2.0)
     client.wait_for('depth/mono')
     assert len(client.messages('depth/mono')) == 1
+
+
+def test_scale_from_depth_matches_the_measured_median_and_reports_bad_depth(make_mono):
+    """With scale_from_depth the median over measured pixels is the sensor's; bad depth skips."""
+    client = make_mono('/mono_c', scale_from_depth=True)
+    assert '/mono_c/depth/image_raw' in [s.topic_name for s in client.node.subscriptions]
+    logged = client.logged
+    send(client, 1.0, depth=np.zeros((10, 10), np.uint16))
+    assert client.spin_until(lambda: logged), 'the bad frame was not reported'
+    assert '/mono_c/depth/image_raw' in logged[0]
+    send(client, 2.0)
+    client.wait_for('depth/mono')
+    mono = image_to_numpy(client.messages('depth/mono')[0])
+    measured = frame(0).depth_mm / 1000.0
+    valid = measured > 0
+    assert np.median(mono[valid]) == pytest.approx(np.median(measured[valid]), rel=1e-3)

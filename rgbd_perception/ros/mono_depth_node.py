@@ -4,13 +4,16 @@ mono_depth_node: rgb/image_raw + rgb/camera_info -> depth/mono.
 depth/mono is 32FC1 metres at the colour image's size with the header of the colour image:
 metric depth from colour alone (rgbd_perception.stages.mono_depth), for when the depth camera
 is blind (glass, sunlight, beyond its range) or absent.  camera_info must match the colour
-image's size; its fx sets the metric scale.
+image's size; its fx sets the metric scale.  With scale_from_depth the node also subscribes
+depth/image_raw (registered to the colour, REP 118) and scales each prediction so that its
+median over the measured pixels equals theirs (a sensor that sees part of the scene).
 """
 
 from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-from rgbd_perception.ros.image_codec import image_to_rgb, numpy_to_image
+from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
+from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.stages.mono_depth import MonoDepthStage
@@ -23,6 +26,9 @@ MONO_DEPTH_PARAMETERS = (
     ParameterSpec('input_width', 0,
                   'width in pixels the model sees (the image is resized to it); 0: the width '
                   'the weights were trained at'),
+    ParameterSpec('scale_from_depth', False,
+                  'also subscribe depth/image_raw (registered to the colour) and scale each '
+                  'prediction so that its median over the measured pixels matches theirs'),
 )
 
 
@@ -35,8 +41,10 @@ class MonoDepthNode(StageNode):
         self.stage = MonoDepthStage(weights=params['weights'] or None, device=params['device'],
                                     half=params['half'], input_width=params['input_width'])
         self.publisher = self.create_publisher(Image, 'depth/mono', self.output_qos)
-        self.start([('rgb', Image, 'rgb/image_raw'),
-                    ('intrinsics', CameraInfo, 'rgb/camera_info')], [self.stage])
+        inputs = [('rgb', Image, 'rgb/image_raw'), ('intrinsics', CameraInfo, 'rgb/camera_info')]
+        if params['scale_from_depth']:
+            inputs.append(('depth', Image, 'depth/image_raw'))
+        self.start(inputs, [self.stage])
         self.get_logger().info(f'monocular depth on {self.stage.device}: {self.topic("rgb")} '
                                f'-> {self.publisher.topic_name}')
 
@@ -45,7 +53,11 @@ class MonoDepthNode(StageNode):
         rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
         intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
                                     msgs['intrinsics'], rgb.shape[:2])
-        depth = self.for_input('rgb', self.stage, rgb, intrinsics)
+        sparse = None
+        if 'depth' in msgs:
+            sparse = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
+        depth = self.for_input('rgb', self.stage, rgb, intrinsics, sparse,
+                               depth_scale=DEPTH_SCALE_16BIT)
         self.publisher.publish(numpy_to_image(depth, '32FC1', header=msgs['rgb'].header))
 
 
