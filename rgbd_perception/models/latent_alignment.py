@@ -113,7 +113,7 @@ class RotationHead(nn.Module):
 
 
 class SpatialMap(nn.Module):
-    """CBAM spatial attention of a latent: (B, C, h, w) -> (B, 1, h, w) sigmoid weights."""
+    """CBAM spatial attention: (B, C, h, w) -> (B, 1, h, w) sigmoid weights (7x7 conv)."""
 
     def __init__(self):
         super().__init__()
@@ -172,9 +172,9 @@ class LatentAlignment(nn.Module):
                                          latent_points(rgbd_latent, self.rotation_dim))
             predicted = rotate(points, self.head(points))
             aligned = rotate(points.detach(), target)
-            shape = rgb_latent.shape
-            return (points_latent(predicted, shape), points_latent(aligned, shape),
-                    points_latent(predicted, shape), F.mse_loss(predicted, aligned.detach()))
+            rgb = points_latent(predicted, rgb_latent.shape)
+            return (rgb, points_latent(aligned, rgb_latent.shape), rgb,
+                    F.mse_loss(predicted, aligned.detach()))
         if self.kind == 'spatial':
             rgb_map, rgbd_map = self.rgb_map(rgb_latent), self.rgbd_map(rgbd_latent)
             return (rgb_latent * rgb_map, rgb_latent * rgbd_map, rgb_latent * rgb_map,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from rgbd_perception.models.backbones import INPUT_SCALINGS
 from rgbd_perception.models.depth_completion import conv_block, RgbEncoder
-from rgbd_perception.models.latent_alignment import LatentAlignment
+from rgbd_perception.models.latent_alignment import LatentAlignment, SpatialMap
 
 ARCHITECTURES = ('thesis', 'unet')
 #: Focal length (pixels at the network input) of the canonical camera the networks learn.
@@ -37,21 +37,25 @@ CANONICAL_FOCAL_PX = 500.0
 NEAR_M = 0.1
 
 
+def _inverse_depth_metres(focal_px):
+    """Return (B, 1, 1, 1) metres of inverse depth 1 for (B,) focal lengths in pixels."""
+    return (NEAR_M * focal_px.float() / CANONICAL_FOCAL_PX).view(-1, 1, 1, 1)
+
+
 def metres_to_inverse(depth, focal_px):
     """
     Return canonical inverse depth y in [0, 1] of metric depth (0 = unknown stays 0).
 
     depth: (B, 1, H, W) metres; focal_px: (B,) focal length in pixels at this resolution.
     """
-    scale = (NEAR_M * focal_px.float() / CANONICAL_FOCAL_PX).view(-1, 1, 1, 1)
+    scale = _inverse_depth_metres(focal_px)
     return torch.where(depth > 0, (scale / depth.clamp(min=1e-6)).clamp(max=1.0),
                        torch.zeros_like(depth))
 
 
 def inverse_to_metres(inverse, focal_px, far_m=80.0):
     """Return (B, 1, H, W) metres of canonical inverse depth, at most far_m; see the docstring."""
-    scale = (NEAR_M * focal_px.float() / CANONICAL_FOCAL_PX).view(-1, 1, 1, 1)
-    return (scale / inverse.float().clamp(min=1e-6)).clamp(max=far_m)
+    return (_inverse_depth_metres(focal_px) / inverse.float().clamp(min=1e-6)).clamp(max=far_m)
 
 
 def group_norm(channels):
@@ -68,13 +72,12 @@ class Cbam(nn.Module):
         hidden = max(channels // reduction, 4)
         self.channel = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(),
                                      nn.Conv2d(hidden, channels, 1))
-        self.spatial = nn.Conv2d(2, 1, 7, padding=3)
+        self.spatial = SpatialMap()
 
     def forward(self, x):
         x = x * torch.sigmoid(self.channel(x.mean(dim=(2, 3), keepdim=True))
                               + self.channel(x.amax(dim=(2, 3), keepdim=True)))
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.spatial(pooled))
+        return x * self.spatial(x)
 
 
 class DenseBlock(nn.Module):

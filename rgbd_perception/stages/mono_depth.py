@@ -43,6 +43,20 @@ def predict_metres(model, rgb, fx, input_width):
     return F.interpolate(metres, size=(height, width), mode='bilinear', align_corners=False)
 
 
+def predict_image(model, rgb, fx, input_width, half=False):
+    """
+    Return (H, W) float32 metres of one (H, W, 3) uint8 RGB image with focal fx (pixels).
+
+    Runs on the model's device (fp16 autocast with ``half``), without gradients.
+    """
+    device = next(model.parameters()).device
+    tensor = torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
+        depth = predict_metres(model, tensor, torch.tensor([float(fx)], device=device),
+                               input_width)
+    return depth[0, 0].float().cpu().numpy()
+
+
 def median_scaled(depth, sparse):
     """Return (H, W) depth scaled so its median over sparse's valid pixels matches sparse's."""
     valid = sparse > 0
@@ -82,16 +96,14 @@ class MonoDepthStage:
             raise ColourError(f'colour must be (H, W, 3) uint8 with H, W >= 2, got '
                               f'{rgb.shape} {rgb.dtype}')
         fx = as_intrinsics(intrinsics).fx
-        tensor = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float() / 255
-        focal = torch.tensor([fx], device=self.device)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
-            depth = predict_metres(self.model, tensor, focal, self.input_width)
-        depth = depth[0, 0].float().cpu().numpy()
-        if sparse_depth is not None:
+        sparse = None
+        if sparse_depth is not None:  # checked before the model runs
             sparse = depth_to_metres(sparse_depth, depth_scale)
-            if sparse.shape != depth.shape:
+            if sparse.shape != rgb.shape[:2]:
                 raise DepthError(f'sparse depth size {sparse.shape[1]}x{sparse.shape[0]} != '
-                                 f'colour size {depth.shape[1]}x{depth.shape[0]}')
+                                 f'colour size {rgb.shape[1]}x{rgb.shape[0]}')
+        depth = predict_image(self.model, rgb, fx, self.input_width, self.half)
+        if sparse is not None:
             depth = median_scaled(depth, sparse)
         return depth.astype(np.float32)
 

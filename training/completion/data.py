@@ -52,6 +52,15 @@ def synthetic_frames(folder, limit=None):
         yield (f'{folder.name}/{index:06d}', *_synthetic_frame(dataset, index))
 
 
+def centre_crop(height, width, size):
+    """Return (rows, cols) slices of the centre crop of an (H, W) image with size's aspect."""
+    rows, cols = size
+    crop_h = min(height, round(width * rows / cols))
+    crop_w = min(width, round(height * cols / rows))
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    return slice(top, top + crop_h), slice(left, left + crop_w)
+
+
 def fit_to_size(rgb, depth, clean, size):
     """
     Return rgb, depth, clean centre-cropped to the aspect of ``size`` and resized to it.
@@ -62,11 +71,7 @@ def fit_to_size(rgb, depth, clean, size):
     ((rows, cols, 3) uint8, (1, rows, cols) float32 tensor, same).
     """
     rows, cols = size
-    height, width = depth.shape
-    crop_h = min(height, round(width * rows / cols))
-    crop_w = min(width, round(height * cols / rows))
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    window = (slice(top, top + crop_h), slice(left, left + crop_w))
+    window = centre_crop(*depth.shape, size)
     rgb = cv2.resize(rgb[window], (cols, rows), interpolation=cv2.INTER_AREA)
     pooled = []
     for metres in (depth, clean):

@@ -16,7 +16,8 @@ import torch
 from torch.utils.data import Dataset
 
 from rgbd_perception.io.images import require
-from training.completion.data import RealCompletionFrames, SyntheticCompletionFrames
+from training.completion.data import (centre_crop, RealCompletionFrames,
+                                      SyntheticCompletionFrames)
 
 
 def synthetic_focal(folder):
@@ -64,9 +65,9 @@ class RealMonoFrames(Dataset):
 
     def __getitem__(self, index):
         sample = self.frames.reader[index]
-        rows, cols = self.frames.size
-        height, width = sample.depth.shape
-        crop_width = min(width, round(height * cols / rows))
+        columns = centre_crop(*sample.depth.shape, self.frames.size)[1]
+        crop_width = columns.stop - columns.start
         item = self.frames.item(sample)
-        return {**item, 'focal': torch.tensor(float(sample.K[0, 0]) * cols / crop_width),
+        return {**item, 'focal': torch.tensor(float(sample.K[0, 0]) * self.frames.size[1]
+                                              / crop_width),
                 'sky_known': torch.tensor(False)}

@@ -1,7 +1,7 @@
 """
 Evaluation of monocular depth: metric and median-scaled errors on held-out and real frames.
 
-Frames run through the runtime's predict_metres (as the node runs them) at the model's input
+Frames run through the runtime's predict_image (as the node runs them) at the model's input
 width.  Metrics (training.metrics.depth_metrics: AbsRel, RMSE, delta thresholds, ...) pool
 the valid pixels up to MAX_DEPTH_M of all frames of a group, once without alignment (metric)
 and once with each frame's prediction scaled by median(target) / median(prediction).  The
@@ -9,9 +9,8 @@ and once with each frame's prediction scaled by median(target) / median(predicti
 """
 
 import numpy as np
-import torch
 
-from rgbd_perception.stages.mono_depth import predict_metres
+from rgbd_perception.stages.mono_depth import predict_image
 from training.completion.data import real_sample_frames, slambook_kinect_frames
 from training.metrics import depth_metrics
 
@@ -33,22 +32,13 @@ def real_mono_groups(root):
     return groups
 
 
-def predict_frame(model, rgb, fx, device, input_width):
-    """Return (H, W) float32 metres of one (H, W, 3) uint8 frame with focal fx (pixels)."""
-    tensor = torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255
-    with torch.no_grad():
-        depth = predict_metres(model, tensor, torch.tensor([float(fx)], device=device),
-                               input_width)
-    return depth[0, 0].cpu().numpy()
-
-
-def evaluate_frames(frames, model, device, input_width):
+def evaluate_frames(frames, model, input_width):
     """
     Return {'metric', 'median_scaled', 'constant_median_scaled': metrics} over ``frames``.
 
     frames: [(name, rgb (H, W, 3) uint8, target (H, W) float32 m, 0 = missing, fx)].
     """
-    predictions = np.stack([predict_frame(model, rgb, fx, device, input_width)
+    predictions = np.stack([predict_image(model, rgb, fx, input_width)
                             for _, rgb, _, fx in frames])
     targets = np.stack([target for _, _, target, _ in frames])
     return {'metric': depth_metrics(predictions, targets, max_depth=MAX_DEPTH_M),

@@ -137,10 +137,10 @@ class MonoDepthTask(Task):
         synthetic = [(name, rgb, clean, synthetic_focal(folder))
                      for folder in data['eval_dirs']
                      for name, rgb, _, clean in synthetic_frames(folder, data['eval_frames'])]
-        metrics = {'synthetic': {name: evaluate_frames(synthetic, branch, device, width)
+        metrics = {'synthetic': {name: evaluate_frames(synthetic, branch, width)
                                  for name, branch in models.items()}}
         real_dir = Path(data['real_dir'])
         if real_dir.is_dir():
-            metrics['real'] = {group: evaluate_frames(frames, model, device, width)
+            metrics['real'] = {group: evaluate_frames(frames, model, width)
                                for group, frames in real_mono_groups(real_dir).items()}
         return metrics
