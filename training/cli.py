@@ -8,9 +8,11 @@ as the training scripts do), one per registered task
 (metrics JSON and plots), ``export`` (safetensors weights plus manifest), ``runtime`` (the
 manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2),
 ``templates`` (the nearest-neighbour template bank of exported pose weights),
-``feature-templates`` (the ImageNet-feature template bank of rendered crops) and
+``feature-templates`` (the ImageNet-feature template bank of rendered crops),
 ``eval-real-poses`` (rotation error of pose weights on real frames, RGB only, given
-boxes).  Training and export record their command lines in the checkpoint and manifest.
+boxes) and ``linear-probe`` (top-1 of a linear classifier on frozen SimSiam features of
+ground-truth object crops; last line ``top1 <value>``).  Training and export record their
+command lines in the checkpoint and manifest.
 Exit codes: 0 on success, 2 for a usage or configuration error, 130 when interrupted.
 """
 
@@ -138,7 +140,56 @@ def build_parser():
                       'feature template bank instead of the rotation head')
     real.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
     real.add_argument('--out', type=Path, help='metrics .json to write')
+    linear = commands.add_parser('linear-probe', help='top-1 of a linear classifier on frozen '
+                                 'SimSiam features of ground-truth object crops')
+    linear.add_argument('--backbone', required=True, help='exported SimSiamRGBD .safetensors, '
+                        'or random (the same architecture untrained: the baseline)')
+    linear.add_argument('--branch', choices=('rgb', 'rgbd'), default='rgb',
+                        help='rgb: the RGB trunk; rgbd: RGB + HHA trunks (needs depth)')
+    linear.add_argument('--train', type=Path, required=True, help='BOP folder whose crops fit '
+                        'the classifier (any scene folders below it)')
+    linear.add_argument('--test', type=Path, required=True, help='BOP folder scored; the same '
+                        'folder as --train: first half of its frames fit, second half scored')
+    linear.add_argument('--min-visib', type=float, default=0.3,
+                        help='least visible share (visib_fract) of a cropped object')
+    linear.add_argument('--hha', choices=('raw', 'completed'), help='HHA source for rgbd '
+                        "(default: the backbone's training setting, else completed)")
+    linear.add_argument('--view-size', type=int, help='crop side the trunks see (default: '
+                        "the backbone's data.view_size, else 64)")
+    linear.add_argument('--cache-dir', type=Path, default=Path('.cache/simsiam/crops'),
+                        help='where cut crops are cached')
+    linear.add_argument('--device', default='cpu', help='auto, cpu, cuda or cuda:N')
+    linear.add_argument('--seed', type=int, default=0, help='initialisation seed of random')
     return parser
+
+
+def run_linear_probe(args):
+    """Print the probe's crop counts and, as the last line, ``top1 <value>``."""
+    from rgbd_perception.runtime.device import resolve_device
+    from training.simsiam.crops import cached_bop_crops
+    from training.simsiam.linear_probe import load_backbone, probe
+    from training.simsiam.task import halves_by_frame
+    device = resolve_device(args.device)
+    try:
+        model, config = load_backbone(args.backbone, args.branch, args.seed, device)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    data = (config or {}).get('data', {})
+    hha = (args.hha or data.get('hha', 'completed')) if args.branch == 'rgbd' else None
+    view_size = args.view_size or data.get('view_size', 64)
+    crop_size = data.get('crop_size', 96)
+
+    def crops(folder):
+        return cached_bop_crops(folder, args.cache_dir, crop_size, args.min_visib, hha)
+    if args.train.resolve() == args.test.resolve():
+        train_crops, test_crops = halves_by_frame(crops(args.train))
+        print(f'{args.train}: first half of its frames fit, second half scored')
+    else:
+        train_crops, test_crops = crops(args.train), crops(args.test)
+    result = probe(model, args.branch, train_crops, test_crops, view_size, device)
+    print(f"backbone {args.backbone} branch {args.branch}: {result['train_crops']} training "
+          f"crops, {result['test_crops']} test crops, {result['classes']} classes")
+    print(f"top1 {result['top1']:.4f}")
 
 
 def run_real_poses(args):
@@ -263,6 +314,8 @@ def main(argv=None):
             run_feature_templates(args)
         elif args.command == 'eval-real-poses':
             run_real_poses(args)
+        elif args.command == 'linear-probe':
+            run_linear_probe(args)
         elif args.command == 'data':
             return run_data(args)
         else:

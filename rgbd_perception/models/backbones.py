@@ -153,10 +153,22 @@ def load_initial_weights(trunk, name, weights):
     are then dropped.  For C > 3 the first convolution keeps the RGB filters and its other
     input channels' filters are zero.
     """
-    constructor, head, first = BACKBONES[name]
+    constructor, head, _ = BACKBONES[name]
     state = read_state_dict(name, weights)
     constructor().load_state_dict(state, strict=True)
-    state = {key: value for key, value in state.items() if not key.startswith(f'{head}.')}
+    load_trunk_state(trunk, name, {key: value for key, value in state.items()
+                                   if not key.startswith(f'{head}.')})
+
+
+def load_trunk_state(trunk, name, state):
+    """
+    Load an RGB trunk's state_dict (classifier excluded) into a build_trunk(name, C) trunk.
+
+    Strict; for C > 3 the first convolution keeps the RGB filters and its other input
+    channels' filters are zero (so a trunk of RGB-D crops starts by seeing colour only).
+    """
+    first = BACKBONES[name][2]
+    state = dict(state)
     key = f'{first}.weight'
     target = trunk.get_submodule(first).weight
     if target.shape != state[key].shape:

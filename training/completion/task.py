@@ -7,7 +7,10 @@ depth (curriculum from reconstruction to balanced) and scores every decoder scal
 balanced scale-invariant loss.  The RGB encoder (model.rgb_backbone) may start from ImageNet
 weights (pretrained.backbone_weights: a torchvision weights name or a local state_dict, see
 rgbd_perception.models.backbones) normalised by model.input_scaling, frozen when
-finetune.freeze_backbone (as Vanishing Depth does).  evaluate() compares the model with
+finetune.freeze_backbone (as Vanishing Depth does); pretrained.init_weights starts the whole
+model from exported weights instead, e.g. the bundled ones when a user adapts completion to
+their sensor from a recording (data.real_train: [{dataset: recording, root: BAG}]; the target
+is depth removed from the sensor's own frames, no labels).  evaluate() compares the model with
 IP-Basic on held-out synthetic frames and on the real sample frames (when present) at fixed
 removal rates.
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from rgbd_perception.models.backbones import resolve_input_scaling
 from rgbd_perception.models.depth_completion import VanishingDepthNet
+from rgbd_perception.runtime.weights import load_exported
 from training.completion.data import (real_sample_groups, RealCompletionFrames,
                                       synthetic_frames, SyntheticCompletionFrames)
 from training.completion.evaluation import evaluate_removal, plot_examples
@@ -24,6 +28,7 @@ from training.completion.randomise import (jitter_colour, random_crop_and_flip,
                                            randomise_distribution, removal_fractions,
                                            remove_depth)
 from training.framework.base_task import Task
+from training.framework.config import ConfigError
 from training.framework.mixing import folders_then_readers, folders_then_readers_mix
 
 
@@ -52,13 +57,26 @@ class CompletionTask(Task):
 
         With finetune.freeze_backbone those weights stay fixed, batch-norm statistics
         included; a randomly initialised encoder (no backbone_weights) always trains.
+        pretrained.init_weights (exported VanishingDepthNet weights of the same model section)
+        then replace every weight.
         """
         model = super().build_model()
-        weights = self.config['pretrained']['backbone_weights']
+        pretrained = self.config['pretrained']
+        weights = pretrained['backbone_weights']
         if weights:
             model.rgb_encoder.load_initial_weights(weights)
             if self.config['finetune']['freeze_backbone']:
                 model.rgb_encoder.freeze()
+        if pretrained['init_weights']:
+            state, manifest = load_exported(pretrained['init_weights'])
+            kwargs = self.model_kwargs()
+            differing = {key: value for key, value in manifest['model_kwargs'].items()
+                         if kwargs.get(key) != value}
+            if differing:
+                raise ConfigError(f"pretrained.init_weights {pretrained['init_weights']} was "
+                                  f'trained with model settings {differing}; set them in the '
+                                  'config')
+            model.load_state_dict({key: value.float() for key, value in state.items()})
         return model
 
     def train_dataset(self):

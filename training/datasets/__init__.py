@@ -10,6 +10,7 @@ from rgbd_perception.io.images import DatasetLayoutError
 from training.datasets.bop import Bop
 from training.datasets.kitti_depth import KittiDepthCompletion
 from training.datasets.nyu import NyuDepthV2
+from training.datasets.recording import RosRecording
 from training.datasets.sample import RgbdSample
 from training.datasets.sun_rgbd import SunRgbd
 from training.datasets.tum import TumRgbd
@@ -24,8 +25,9 @@ DATASETS = {
     'void': VoidDepth,
     'bop': Bop,
     'washington': WashingtonRgbdObject,
+    'recording': RosRecording,
 }
 
 __all__ = ['Bop', 'DATASETS', 'DatasetLayoutError', 'KittiDepthCompletion',
-           'leave_one_instance_out', 'NyuDepthV2', 'RgbdSample',
+           'leave_one_instance_out', 'NyuDepthV2', 'RgbdSample', 'RosRecording',
            'SunRgbd', 'TumRgbd', 'VoidDepth', 'WashingtonRgbdObject']

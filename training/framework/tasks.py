@@ -9,7 +9,8 @@ from training.completion.task import CompletionTask
 from training.framework.toy_depth import ToyDepthTask
 from training.mono_depth.task import MonoDepthTask
 from training.pose.task import PoseSelfSupervisedTask, PoseTask
+from training.simsiam.task import SimSiamTask
 
 TASKS = {task.name: task for task in (ToyDepthTask, CompletionTask, PoseSelfSupervisedTask,
-                                      PoseTask, MonoDepthTask)}
+                                      PoseTask, MonoDepthTask, SimSiamTask)}
 ARCHITECTURES = {task.model_class.__name__: task.model_class for task in TASKS.values()}

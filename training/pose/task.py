@@ -40,6 +40,7 @@ from training.pose.evaluation import evaluate_poses
 from training.pose.losses import (feature_pose_loss, occlusion_loss, rotation_regression_loss,
                                   viewpoint_contrastive_loss, visible_mask_loss)
 from training.pose.templates import build_templates, embed_crops
+from training.simsiam.transfer import load_simsiam_trunk
 
 #: Model points per object for the symmetric shape-match loss (a seeded subset).
 LOSS_POINTS = 256
@@ -84,7 +85,8 @@ class PoseTask(Task):
         """
         Return a new PoseNet from the pretrained section's weights, frozen if configured.
 
-        pretrained.backbone_weights initialise the trunk; pretrained.init_weights then load
+        pretrained.backbone_weights initialise the trunk, or pretrained.simsiam_weights (the RGB
+        trunk of SimSiam pre-training, training.simsiam); pretrained.init_weights then load
         its trunk and embedding, what pose-selfsup trains; the classifier and rotation heads
         start anew (their sizes may differ: other representation or objects).
         finetune.freeze_backbone stops the trunk's training, finetune.freeze_batchnorm only
@@ -94,6 +96,9 @@ class PoseTask(Task):
         pretrained = self.config['pretrained']
         if pretrained['backbone_weights']:
             load_initial_weights(model.trunk, model.backbone, pretrained['backbone_weights'])
+        if pretrained['simsiam_weights']:
+            load_simsiam_trunk(model.trunk, model.backbone, self.model_kwargs()['input_scaling'],
+                               pretrained['simsiam_weights'])
         if self.config['finetune']['freeze_backbone']:
             model.freeze_trunk()
         elif self.config['finetune']['freeze_batchnorm']:

@@ -1,0 +1,181 @@
+"""
+RGB-D frames of ROS 2 recordings (rosbag2: MCAP or sqlite3), read and written with ``rosbags``.
+
+``rosbags`` reads and writes both storage formats without a ROS install, so the same code
+serves the venv and a colcon workspace.
+
+Reading (:func:`read_recording`):
+Every depth message is paired with the colour message nearest in header stamp (within
+``max_skew_s``) and the newest camera_info before it; unpaired messages are skipped.  Topics
+follow the package's interface (DESIGN.md): colour ``rgb/image_raw`` (rgb8, bgr8, rgba8,
+bgra8, mono8), depth ``depth/image_raw`` (16UC1 mm or 32FC1 m, registered to the colour) and
+colour ``rgb/camera_info`` (its K gives the intrinsics).  Frames come out in depth-stamp
+order as RecordedFrame tuples; a message that does not decode raises RecordingError naming
+its topic and stamp.
+
+Writing (:func:`write_recording`): each frame as rgb8 colour, 16UC1 depth and camera_info
+with one header (stamp, frame_id), the layout :func:`read_recording` reads.
+"""
+
+import bisect
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import get_typestore, Stores
+
+from rgbd_perception.errors import InputError
+from rgbd_perception.io.images import to_depth_mm
+
+DEFAULT_TOPICS = ('rgb/image_raw', 'depth/image_raw', 'rgb/camera_info')
+STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
+TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
+
+
+class RecordingError(InputError):
+    """A recording that cannot be read or a message in it that does not decode."""
+
+
+class RecordedFrame(NamedTuple):
+    """
+    One frame: rgb (H, W, 3) uint8 RGB; depth_mm (H, W) uint16 mm, 0 = missing.
+
+    intrinsics: (fx, fy, cx, cy) pixels, 0-based (camera_info's K); stamp_ns: header stamp.
+    """
+
+    rgb: np.ndarray
+    depth_mm: np.ndarray
+    intrinsics: tuple
+    stamp_ns: int
+
+
+def _stamp_ns(msg):
+    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+
+
+def _normalised(topic):
+    return '/' + topic.lstrip('/')
+
+
+def _decode_depth(msg):
+    # Imported here: the codec needs the ROS message packages, which only readers of
+    # recordings need.
+    from rgbd_perception.ros.image_codec import image_to_numpy
+
+    depth = image_to_numpy(msg, ('16UC1', 'mono16', '32FC1'))
+    return depth if depth.dtype == np.uint16 else to_depth_mm(depth)
+
+
+def _messages(bag, topics):
+    """Return {topic: [(stamp_ns, msg)]} of the recording's messages on ``topics``."""
+    bag = Path(bag)
+    if not bag.exists():
+        raise RecordingError(f'{bag}: recording not found')
+    by_topic = {topic: [] for topic in topics}
+    try:
+        with AnyReader([bag], default_typestore=TYPESTORE) as reader:
+            connections = [c for c in reader.connections if c.topic in by_topic]
+            missing = sorted(set(by_topic) - {c.topic for c in connections})
+            if missing:
+                present = sorted({c.topic for c in reader.connections})
+                raise RecordingError(f'{bag}: no messages on {missing}; topics there: {present}')
+            for connection, _, raw in reader.messages(connections=connections):
+                msg = reader.deserialize(raw, connection.msgtype)
+                by_topic[connection.topic].append((_stamp_ns(msg), msg))
+    except RecordingError:
+        raise
+    except Exception as exc:  # rosbags raises its own error classes per storage backend
+        raise RecordingError(f'{bag}: cannot read the recording: {exc}') from exc
+    return {topic: sorted(items, key=lambda item: item[0]) for topic, items in by_topic.items()}
+
+
+def _nearest(items, stamp):
+    stamps = [s for s, _ in items]
+    index = bisect.bisect_left(stamps, stamp)
+    candidates = [i for i in (index - 1, index) if 0 <= i < len(items)]
+    return min(candidates, key=lambda i: abs(stamps[i] - stamp), default=None)
+
+
+def read_recording(bag, rgb_topic=DEFAULT_TOPICS[0], depth_topic=DEFAULT_TOPICS[1],
+                   info_topic=DEFAULT_TOPICS[2], max_skew_s=0.02):
+    """Return the [RecordedFrame] of a recording: one per depth frame that pairs."""
+    # Imported here for the same reason as in _decode_depth.
+    from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
+    from rgbd_perception.ros.image_codec import image_to_rgb
+
+    rgb_topic, depth_topic, info_topic = (_normalised(t)
+                                          for t in (rgb_topic, depth_topic, info_topic))
+    messages = _messages(bag, (rgb_topic, depth_topic, info_topic))
+    colours, infos = messages[rgb_topic], messages[info_topic]
+    info_stamps = [s for s, _ in infos]
+    frames = []
+    for stamp, depth_msg in messages[depth_topic]:
+        colour_index = _nearest(colours, stamp)
+        info_index = bisect.bisect_right(info_stamps, stamp) - 1
+        if colour_index is None or info_index < 0:
+            continue
+        colour_stamp, colour_msg = colours[colour_index]
+        if abs(colour_stamp - stamp) > max_skew_s * 1e9:
+            continue
+        try:
+            rgb = image_to_rgb(colour_msg)
+            depth = _decode_depth(depth_msg)
+            k = intrinsics_from_camera_info(infos[info_index][1], rgb.shape[:2])
+        except InputError as exc:
+            raise RecordingError(f'{bag}: frame at stamp {stamp} ns ({rgb_topic}, '
+                                 f'{depth_topic}, {info_topic}): {exc}') from exc
+        if depth.shape != rgb.shape[:2]:
+            raise RecordingError(f'{bag}: {depth_topic} at stamp {stamp} ns is '
+                                 f'{depth.shape}, {rgb_topic} {rgb.shape[:2]}: depth must be '
+                                 'registered to the colour image')
+        frames.append(RecordedFrame(rgb, depth, (k.fx, k.fy, k.cx, k.cy), stamp))
+    if not frames:
+        raise RecordingError(f'{bag}: no depth frame has a colour frame within {max_skew_s} s '
+                             'and a camera_info before it')
+    return frames
+
+
+def _messages_of_frame(frame, frame_id):
+    """Return (colour Image, depth Image, CameraInfo) rosbags messages of a RecordedFrame."""
+    types = TYPESTORE.types
+    sec, nanosec = divmod(int(frame.stamp_ns), 1_000_000_000)
+    header = types['std_msgs/msg/Header'](
+        stamp=types['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec), frame_id=frame_id)
+    height, width = frame.depth_mm.shape
+
+    def image(array, encoding):
+        array = np.ascontiguousarray(array)
+        return types['sensor_msgs/msg/Image'](
+            header=header, height=height, width=width, encoding=encoding,
+            is_bigendian=int(np.little_endian is False), step=array.strides[0],
+            data=array.view(np.uint8).reshape(-1))
+    fx, fy, cx, cy = (float(v) for v in frame.intrinsics[:4])
+    info = types['sensor_msgs/msg/CameraInfo'](
+        header=header, height=height, width=width, distortion_model='plumb_bob',
+        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
+        r=np.eye(3).reshape(-1), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], float),
+        binning_x=0, binning_y=0,
+        roi=types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
+                                                      width=0, do_rectify=False))
+    return image(frame.rgb, 'rgb8'), image(frame.depth_mm.astype(np.uint16), '16UC1'), info
+
+
+def write_recording(path, frames, topics=DEFAULT_TOPICS, storage='mcap',
+                    frame_id='camera_color_optical_frame'):
+    """
+    Write RecordedFrames to a new rosbag2 folder ``path`` (storage 'mcap' or 'sqlite3').
+
+    topics: (colour, depth, camera_info) names; messages are logged at their header stamps.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f'storage must be one of {sorted(STORAGES)}, got {storage!r}')
+    msgtypes = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/Image', 'sensor_msgs/msg/CameraInfo')
+    with Writer(path, version=9, storage_plugin=STORAGES[storage]) as writer:
+        connections = [writer.add_connection(_normalised(topic), msgtype, typestore=TYPESTORE)
+                       for topic, msgtype in zip(topics, msgtypes)]
+        for frame in frames:
+            for connection, msg in zip(connections, _messages_of_frame(frame, frame_id)):
+                writer.write(connection, int(frame.stamp_ns),
+                             TYPESTORE.serialize_cdr(msg, connection.msgtype))
