@@ -91,6 +91,18 @@ def export_untrained(model, kwargs, path, task, data=None):
     return path
 
 
+def small_renders(root, catalogue, specs):
+    """Render [(name, frames, seed)] folders of 160 x 120 scenes of 3-4 objects under root."""
+    from training.synth.generate import generate, SynthConfig
+    from training.synth.scene import SceneOptions
+
+    for name, frames, seed in specs:
+        generate(SynthConfig(out=str(root / name), frames=frames, seed=seed, width=160,
+                             height=120, scene=SceneOptions(min_objects=3, max_objects=4)),
+                 catalogue, workers=1)
+    return [root / name for name, _, _ in specs]
+
+
 @pytest.fixture(scope='session')
 def tiny_completion_weights(tmp_path_factory):
     """

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from conftest import small_renders
 import numpy as np
 import pytest
 import roma
@@ -28,8 +29,6 @@ from training.pose.losses import (feature_pose_loss, quaternion_distance,
                                   rotation_regression_loss, viewpoint_contrastive_loss)
 from training.pose.task import PoseTask
 from training.synth.catalogue import build_catalogue
-from training.synth.generate import generate, SynthConfig
-from training.synth.scene import SceneOptions
 
 DEMO_IDS = [1000, 1100, 1101, 1102, 1103, 1104]
 SHARED_MOBILENET = (Path(__file__).resolve().parents[2] / 'shared' / 'pretrained' /
@@ -43,14 +42,8 @@ def demo_scenes(tmp_path_factory):
     """Return (train, heldout) folders of small renders of the demo catalogue's meshes."""
     catalogue = build_catalogue(share_path('config', 'objects', 'demo_meshes'), 'mm',
                                 sources=('given',))
-    root = tmp_path_factory.mktemp('pose')
-    folders = []
-    for name, frames, seed in (('train', 6, 1), ('heldout', 2, 2)):
-        generate(SynthConfig(out=str(root / name), frames=frames, seed=seed, width=160,
-                             height=120, scene=SceneOptions(min_objects=3, max_objects=4)),
-                 catalogue, workers=1)
-        folders.append(root / name)
-    return folders
+    return small_renders(tmp_path_factory.mktemp('pose'), catalogue,
+                         [('train', 6, 1), ('heldout', 2, 2)])
 
 
 def test_crops_carry_allocentric_labels_and_near_partners(demo_scenes):

@@ -1,6 +1,6 @@
 """SimSiam RGB-D (seed 000): model, augmentation, crops, linear probe, task and CLI."""
 
-from conftest import export_untrained
+from conftest import export_untrained, small_renders
 import numpy as np
 import pytest
 import torch
@@ -16,8 +16,6 @@ from training.simsiam.crops import bop_crops, cached_bop_crops, grid_items
 from training.simsiam.linear_probe import fit_and_score
 from training.simsiam.task import halves_by_frame
 from training.synth.catalogue import build_catalogue
-from training.synth.generate import generate, SynthConfig
-from training.synth.scene import SceneOptions
 
 #: Small SimSiam settings for the task tests (the architecture is the seed's, the widths not).
 TINY = ['model.dim=64', 'model.pred_dim=16', 'data.crop_size=48', 'data.view_size=32',
@@ -28,14 +26,8 @@ TINY = ['model.dim=64', 'model.pred_dim=16', 'data.crop_size=48', 'data.view_siz
 def shapes_scenes(tmp_path_factory):
     """Return (train, heldout) BOP folders of small renders of the procedural shapes."""
     catalogue = build_catalogue(sources=('procedural',))
-    root = tmp_path_factory.mktemp('simsiam')
-    folders = []
-    for name, frames, seed in (('train', 4, 1), ('heldout', 4, 2)):
-        generate(SynthConfig(out=str(root / name), frames=frames, seed=seed, width=160,
-                             height=120, scene=SceneOptions(min_objects=3, max_objects=4)),
-                 catalogue, workers=1)
-        folders.append(root / name)
-    return folders
+    return small_renders(tmp_path_factory.mktemp('simsiam'), catalogue,
+                         [('train', 4, 1), ('heldout', 4, 2)])
 
 
 def test_model_shapes_and_stop_gradient():
