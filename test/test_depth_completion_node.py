@@ -6,8 +6,8 @@ from ros_harness import frame, image_message, info_message, make_node, SMALL
 from sensor_msgs.msg import Image
 
 from rgbd_perception.geometry.camera import Intrinsics
+from rgbd_perception.io.ros_messages import image_to_numpy
 from rgbd_perception.ros.depth_completion_node import DepthCompletionNode
-from rgbd_perception.ros.image_codec import image_to_numpy
 from rgbd_perception.stages.completion import CompletionStage
 from rgbd_perception.stages.hha import HhaStage
 

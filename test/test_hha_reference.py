@@ -141,7 +141,7 @@ def test_node_with_zero_based_camera_info_matches_matlab(reference, context, mak
     from sensor_msgs.msg import Image
 
     from rgbd_perception.ros.hha_node import HhaNode
-    from rgbd_perception.ros.image_codec import image_to_numpy
+    from rgbd_perception.io.ros_messages import image_to_numpy
 
     depth, _, matlab = reference
     node = make_node(HhaNode, context, '/hha_reference')

@@ -1,4 +1,4 @@
-"""Tests for rgbd_perception.ros.image_codec (sensor_msgs/msg/Image <-> numpy)."""
+"""Tests for ros.image_codec and io.ros_messages (sensor_msgs/msg/Image <-> numpy)."""
 
 import sys
 
@@ -7,13 +7,9 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from rgbd_perception.ros.image_codec import (
-    bytes_per_pixel,
-    ENCODINGS,
-    image_to_numpy,
-    ImageFormatError,
-    numpy_to_image,
-)
+from rgbd_perception.io.ros_messages import (bytes_per_pixel, ENCODINGS, image_to_numpy,
+                                             ImageFormatError)
+from rgbd_perception.ros.image_codec import numpy_to_image
 
 HEIGHT = 5
 WIDTH = 7

@@ -5,7 +5,7 @@ import pytest
 from ros_harness import frame, image_message, info_message, make_node, SMALL
 from sensor_msgs.msg import Image
 
-from rgbd_perception.ros.image_codec import image_to_numpy
+from rgbd_perception.io.ros_messages import image_to_numpy
 from rgbd_perception.ros.mono_depth_node import MonoDepthNode
 from rgbd_perception.stages.mono_depth import MonoDepthStage
 

@@ -7,7 +7,7 @@ from ros_harness import image_message, info_message, make_node
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
 
-from rgbd_perception.ros.image_codec import image_to_numpy
+from rgbd_perception.io.ros_messages import image_to_numpy
 from rgbd_perception.ros.pose_node import PoseNode
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]

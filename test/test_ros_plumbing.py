@@ -18,14 +18,14 @@ from rgbd_perception.geometry.detections import DetectionError
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.io.images import FileFormatError
 from rgbd_perception.io.pose_json import DetectionFileError
-from rgbd_perception.ros.camera_info import CameraInfoError, intrinsics_from_camera_info
+from rgbd_perception.io.ros_messages import (CameraInfoError, ImageFormatError,
+                                             intrinsics_from_camera_info)
 from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS, \
     DepthCompletionNode
 from rgbd_perception.ros.diagnostics import StageDiagnostics
 from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_profile_path
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS, HhaNode
-from rgbd_perception.ros.image_codec import ImageFormatError
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseNode
 from rgbd_perception.ros.qos import qos_profile

@@ -28,6 +28,8 @@ from rosbags.typesys import get_typestore, Stores
 
 from rgbd_perception.errors import InputError
 from rgbd_perception.io.images import to_depth_mm
+from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
+                                             intrinsics_from_camera_info)
 
 DEFAULT_TOPICS = ('rgb/image_raw', 'depth/image_raw', 'rgb/camera_info')
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -60,10 +62,6 @@ def _normalised(topic):
 
 
 def _decode_depth(msg):
-    # Imported here: the codec needs the ROS message packages, which only readers of
-    # recordings need.
-    from rgbd_perception.ros.image_codec import image_to_numpy
-
     depth = image_to_numpy(msg, ('16UC1', 'mono16', '32FC1'))
     return depth if depth.dtype == np.uint16 else to_depth_mm(depth)
 
@@ -101,10 +99,6 @@ def _nearest(items, stamp):
 def read_recording(bag, rgb_topic=DEFAULT_TOPICS[0], depth_topic=DEFAULT_TOPICS[1],
                    info_topic=DEFAULT_TOPICS[2], max_skew_s=0.02):
     """Return the [RecordedFrame] of a recording: one per depth frame that pairs."""
-    # Imported here for the same reason as in _decode_depth.
-    from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-    from rgbd_perception.ros.image_codec import image_to_rgb
-
     rgb_topic, depth_topic, info_topic = (_normalised(t)
                                           for t in (rgb_topic, depth_topic, info_topic))
     messages = _messages(bag, (rgb_topic, depth_topic, info_topic))

@@ -10,9 +10,10 @@ of the RGB-D SimSiam report in docs/references.md).
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
-from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
+from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
+from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
+                                             intrinsics_from_camera_info)
+from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.stages.completion import CompletionStage

@@ -5,7 +5,8 @@ import time
 import rclpy
 from sensor_msgs.msg import Image
 
-from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
+from rgbd_perception.io.ros_messages import image_to_numpy
+from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 
 

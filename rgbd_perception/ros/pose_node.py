@@ -17,9 +17,10 @@ from rgbd_perception.geometry.detections import detections_from_labels
 from rgbd_perception.geometry.pose_overlay import draw_poses
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import data_file
-from rgbd_perception.ros.camera_info import intrinsics_from_camera_info
-from rgbd_perception.ros.image_codec import image_to_numpy, image_to_rgb, numpy_to_image
-from rgbd_perception.ros.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT, LABEL_ENCODINGS
+from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT, LABEL_ENCODINGS
+from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
+                                             intrinsics_from_camera_info)
+from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_messages import marker_array, pose_array, transforms
 from rgbd_perception.ros.stage_node import run_node, StageNode

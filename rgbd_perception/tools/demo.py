@@ -23,8 +23,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
+from rgbd_perception.io.ros_messages import image_to_numpy
 from rgbd_perception.ros.camera_info import camera_info_message
-from rgbd_perception.ros.image_codec import image_to_numpy, numpy_to_image
+from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.ros.spin import spin_until
 
