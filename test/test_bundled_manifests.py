@@ -49,6 +49,8 @@ ADDED_SINCE = {
                                                         'rgb_weights null did',
     ('completion.yaml', 'finetune.freeze_backbone'): 'only freezes backbone_weights: a random '
                                                      'encoder trains, as before',
+    ('completion.yaml', 'pretrained.init_weights'): 'null: no exported weights loaded, as before',
+    ('pose.yaml', 'pretrained.simsiam_weights'): 'null: no SimSiam trunk loaded, as before',
 }
 
 

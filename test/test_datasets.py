@@ -47,9 +47,9 @@ def assert_sample(sample, rgb, depth, K):
 
 
 def test_registry_names_every_reader():
-    """The registry maps the seven names to torch Dataset classes."""
+    """The registry maps the eight names (seven datasets, ROS 2 recordings) to Datasets."""
     assert set(DATASETS) == {'nyu', 'sun_rgbd', 'tum', 'kitti_depth', 'void', 'bop',
-                             'washington'}
+                             'washington', 'recording'}
     assert all(issubclass(cls, torch.utils.data.Dataset) for cls in DATASETS.values())
 
 

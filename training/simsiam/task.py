@@ -24,7 +24,7 @@ from rgbd_perception.io.images import DatasetLayoutError
 from rgbd_perception.models.simsiam import simsiam_loss, SimSiamRGBD
 from training.datasets import DATASETS
 from training.framework.base_task import Task
-from training.simsiam.augment import to_tensor, two_views
+from training.simsiam.augment import two_views
 from training.simsiam.crops import cached, cached_bop_crops, reader_crops
 from training.simsiam.linear_probe import extract_features, fit_and_score
 
@@ -118,8 +118,8 @@ class SimSiamTask(Task):
         rng = np.random.default_rng(int(torch.randint(0, 2 ** 62, ())))
         branches = self.config['model']['branches']
         device = batch['rgb'].device
-        pairs = [two_views(rng, {b: to_tensor(batch[b][i].permute(1, 2, 0).cpu().numpy())
-                                 for b in branches}, data['view_size'], data['hha_colour'])
+        pairs = [two_views(rng, {b: batch[b][i].cpu().float() / 255.0 for b in branches},
+                           data['view_size'], data['hha_colour'])
                  for i in range(len(batch['rgb']))]
         return [{b: torch.stack([pair[k][b] for pair in pairs]).to(device) for b in branches}
                 for k in range(2)]
