@@ -8,8 +8,9 @@ Reading (:func:`read_recording`):
 Every depth message is paired with the colour message nearest in header stamp (within
 ``max_skew_s``) and the newest camera_info before it; unpaired messages are skipped.  Topics
 follow the package's interface (DESIGN.md): colour ``rgb/image_raw`` (rgb8, bgr8, rgba8,
-bgra8, mono8), depth ``depth/image_raw`` (16UC1 mm or 32FC1 m, registered to the colour) and
-colour ``rgb/camera_info`` (its K gives the intrinsics).  Frames come out in depth-stamp
+bgra8, mono8), depth ``depth/image_raw`` (the nodes' DEPTH_ENCODINGS: 16UC1 / mono16 mm,
+32FC1 / 64FC1 m; registered to the colour) and colour ``rgb/camera_info`` (its K gives the
+intrinsics).  Frames come out in depth-stamp
 order as RecordedFrame tuples; a message that does not decode raises RecordingError naming
 its topic and stamp.
 
@@ -27,9 +28,11 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 
 from rgbd_perception.errors import InputError
+from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS
 from rgbd_perception.io.images import to_depth_mm
 from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
-                                             intrinsics_from_camera_info)
+                                             intrinsics_from_camera_info,
+                                             pinhole_camera_info_fields)
 
 DEFAULT_TOPICS = ('rgb/image_raw', 'depth/image_raw', 'rgb/camera_info')
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -62,7 +65,7 @@ def _normalised(topic):
 
 
 def _decode_depth(msg):
-    depth = image_to_numpy(msg, ('16UC1', 'mono16', '32FC1'))
+    depth = image_to_numpy(msg, DEPTH_ENCODINGS)
     return depth if depth.dtype == np.uint16 else to_depth_mm(depth)
 
 
@@ -145,12 +148,10 @@ def _messages_of_frame(frame, frame_id):
             header=header, height=height, width=width, encoding=encoding,
             is_bigendian=int(np.little_endian is False), step=array.strides[0],
             data=array.view(np.uint8).reshape(-1))
-    fx, fy, cx, cy = (float(v) for v in frame.intrinsics[:4])
+    fields = {key: np.asarray(value, np.float64) if isinstance(value, list) else value
+              for key, value in pinhole_camera_info_fields(frame.intrinsics).items()}
     info = types['sensor_msgs/msg/CameraInfo'](
-        header=header, height=height, width=width, distortion_model='plumb_bob',
-        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], np.float64),
-        r=np.eye(3).reshape(-1), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], float),
-        binning_x=0, binning_y=0,
+        header=header, height=height, width=width, **fields, binning_x=0, binning_y=0,
         roi=types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
                                                       width=0, do_rectify=False))
     return image(frame.rgb, 'rgb8'), image(frame.depth_mm.astype(np.uint16), '16UC1'), info

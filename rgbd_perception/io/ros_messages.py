@@ -1,6 +1,9 @@
 """
 Decoding sensor_msgs Image and CameraInfo messages into numpy arrays and Intrinsics.
 
+Also the fields of a pinhole CameraInfo (:func:`pinhole_camera_info_fields`), shared by the
+rclpy message builder (ros.camera_info) and the recording writer (io.recordings).
+
 Pure numpy on the messages' fields, so any object with them decodes: rclpy's messages in the
 nodes, rosbags' in recordings (rgbd_perception.io.recordings), without importing ROS here.
 Encoding (numpy -> message) needs the ROS message classes: rgbd_perception.ros.image_codec.
@@ -25,7 +28,7 @@ import math
 import numpy as np
 
 from rgbd_perception.errors import InputError
-from rgbd_perception.geometry.camera import Intrinsics
+from rgbd_perception.geometry.camera import as_intrinsics, Intrinsics
 from rgbd_perception.io.image_encodings import COLOUR_ENCODINGS
 
 # Encoding name -> (numpy dtype, channels). Everything else is derived from this table.
@@ -160,3 +163,19 @@ def intrinsics_from_camera_info(msg, image_shape):
     if fx <= 0 or fy <= 0:
         raise CameraInfoError(f'camera_info K has fx={fx}, fy={fy}; both must be > 0')
     return Intrinsics(fx=fx, fy=fy, cx=cx, cy=cy, pixel_origin=0)
+
+
+def pinhole_camera_info_fields(intrinsics):
+    """
+    Return the CameraInfo fields of an undistorted pinhole camera (plumb_bob, D all zeros).
+
+    intrinsics: Intrinsics (either pixel origin) or what as_intrinsics takes (numbers are
+    0-based).  Returns {'distortion_model', 'd', 'k', 'r', 'p'} with K and P 0-based, as
+    lists of floats (row-major).
+    """
+    camera = as_intrinsics(intrinsics).with_origin(0)
+    fx, fy, cx, cy = camera.fx, camera.fy, camera.cx, camera.cy
+    return {'distortion_model': 'plumb_bob', 'd': [0.0] * 5,
+            'k': [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+            'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+            'p': [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]}

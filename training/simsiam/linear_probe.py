@@ -15,6 +15,8 @@ from training.simsiam.augment import centre_view, to_tensor
 
 L2 = 1e-3
 ITERATIONS = 200
+#: --branch -> the trunks whose features are probed.
+BRANCH_SETS = {'rgb': ('rgb',), 'rgbd': ('rgb', 'hha')}
 
 
 def crop_views(crops, branches, size):
@@ -93,9 +95,6 @@ def load_backbone(spec, branch, seed=0, device='cpu'):
         raise ValueError(f'{spec}: trunks {list(model.branches)} lack what --branch {branch} '
                          f'needs ({list(wanted)})')
     return model, manifest['config']
-
-
-BRANCH_SETS = {'rgb': ('rgb',), 'rgbd': ('rgb', 'hha')}
 
 
 def probe(model, branch, train_crops, test_crops, view_size, device='cpu'):
