@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from rgbd_perception.io.images import write_depth_png, write_rgb
 from rgbd_perception.io.recordings import RecordedFrame, write_recording
 from rgbd_perception.models.simsiam import simsiam_loss, SimSiamRGBD
 from rgbd_perception.tools.sample_scene import sample_frame
@@ -144,6 +145,37 @@ def test_probe_refuses_weights_without_the_branch(shapes_scenes, tmp_path, capsy
     code = main(['linear-probe', '--backbone', str(weights), '--branch', 'rgbd',
                  '--train', str(heldout), '--test', str(heldout), '--cache-dir', str(tmp_path)])
     assert code == 2 and 'lack what --branch rgbd needs' in capsys.readouterr().err
+
+
+def write_washington(root):
+    """Washington crops: 2 categories x 2 instances x 3 frames, categories differ in colour."""
+    rng = np.random.default_rng(0)
+    for category, tint in (('apple', (200, 40, 40)), ('lime', (40, 200, 40))):
+        for instance in (1, 2):
+            for frame in range(3):
+                name = f'{category}_{instance}'
+                prefix = root / category / name / f'{name}_1_{frame}'
+                prefix.parent.mkdir(parents=True, exist_ok=True)
+                rgb = np.clip(rng.normal(tint, 20, (40, 40, 3)), 0, 255).astype(np.uint8)
+                write_rgb(prefix.with_name(prefix.name + '_crop.png'), rgb)
+                write_depth_png(prefix.with_name(prefix.name + '_depthcrop.png'),
+                                rng.integers(700, 900, (40, 40)).astype(np.uint16))
+                prefix.with_name(prefix.name + '_loc.txt').write_text('300,220\n')
+
+
+def test_washington_instance_protocol(tmp_path, capsys):
+    """--washington probes categories on held-out instances; mixing it with --train is refused."""
+    root = tmp_path / 'rgbd-dataset'
+    write_washington(root)
+    probe = ['linear-probe', '--backbone', 'random', '--cache-dir', str(tmp_path / 'cache')]
+    assert main([*probe, '--washington', str(root), '--branch', 'rgbd', '--hha', 'raw']) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert 'leave-one-instance-out' in lines[0]
+    assert '6 training crops, 6 test crops, 2 classes' in lines[-2]
+    assert float(lines[-1].split()[1]) == 1.0  # the colours separate the categories
+    assert main([*probe, '--washington', str(root), '--train', str(root)]) == 2
+    assert main(probe) == 2
+    assert 'either --train and --test' in capsys.readouterr().err
 
 
 def test_pretraining_from_a_recording(shapes_scenes, tmp_path):

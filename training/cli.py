@@ -146,10 +146,15 @@ def build_parser():
                         'or random (the same architecture untrained: the baseline)')
     linear.add_argument('--branch', choices=('rgb', 'rgbd'), default='rgb',
                         help='rgb: the RGB trunk; rgbd: RGB + HHA trunks (needs depth)')
-    linear.add_argument('--train', type=Path, required=True, help='BOP folder whose crops fit '
-                        'the classifier (any scene folders below it)')
-    linear.add_argument('--test', type=Path, required=True, help='BOP folder scored; the same '
-                        'folder as --train: first half of its frames fit, second half scored')
+    linear.add_argument('--train', type=Path, help='BOP folder whose crops fit the classifier '
+                        '(any scene folders below it)')
+    linear.add_argument('--test', type=Path, help='BOP folder scored; the same folder as '
+                        '--train: first half of its frames fit, second half scored')
+    linear.add_argument('--washington', type=Path, help='instead of --train/--test: the '
+                        "seed's protocol on a Washington RGB-D Object folder (category labels, "
+                        'one held-out instance per category scored)')
+    linear.add_argument('--split-seed', type=int, default=0,
+                        help='seed of the Washington leave-one-instance-out split')
     linear.add_argument('--min-visib', type=float, default=0.3,
                         help='least visible share (visib_fract) of a cropped object')
     linear.add_argument('--hha', choices=('raw', 'completed'), help='HHA source for rgbd '
@@ -166,9 +171,12 @@ def build_parser():
 def run_linear_probe(args):
     """Print the probe's crop counts and, as the last line, ``top1 <value>``."""
     from rgbd_perception.runtime.device import resolve_device
-    from training.simsiam.crops import cached_bop_crops
+    from training.simsiam.crops import cached_bop_crops, cached_washington_split
     from training.simsiam.linear_probe import load_backbone, probe
     from training.simsiam.task import halves_by_frame
+    if (args.washington is None) == (args.train is None or args.test is None) or (
+            args.washington is not None and (args.train or args.test)):
+        raise ConfigError('give either --train and --test (BOP folders) or --washington')
     device = resolve_device(args.device)
     try:
         model, config = load_backbone(args.backbone, args.branch, args.seed, device)
@@ -181,7 +189,11 @@ def run_linear_probe(args):
 
     def crops(folder):
         return cached_bop_crops(folder, args.cache_dir, crop_size, args.min_visib, hha)
-    if args.train.resolve() == args.test.resolve():
+    if args.washington is not None:
+        train_crops, test_crops = cached_washington_split(
+            args.washington, args.cache_dir, args.split_seed, crop_size, hha)
+        print(f'{args.washington}: leave-one-instance-out split, seed {args.split_seed}')
+    elif args.train.resolve() == args.test.resolve():
         train_crops, test_crops = halves_by_frame(crops(args.train))
         print(f'{args.train}: first half of its frames fit, second half scored')
     else:

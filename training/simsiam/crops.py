@@ -25,6 +25,7 @@ import numpy as np
 from rgbd_perception.geometry.crops import crop_rgb, square_window
 from rgbd_perception.io.bop import BopScene, intrinsics_from_cam_k, SCENE_CAMERA
 from rgbd_perception.io.images import DatasetLayoutError, to_depth_mm
+from training.datasets.washington import leave_one_instance_out, WashingtonRgbdObject
 from training.framework.atomic import replace_atomically
 
 HHA_SOURCES = (None, 'raw', 'completed')
@@ -200,3 +201,21 @@ def cached_bop_crops(root, cache_dir, size=96, min_visib=0.3, hha=None):
     description = {'source': str(Path(root).resolve()), 'scenes': scenes, 'size': size,
                    'min_visib': min_visib, 'hha': hha, 'context': CONTEXT}
     return cached(cache_dir, description, lambda: bop_crops(root, size, min_visib, hha))
+
+
+def cached_washington_split(root, cache_dir, seed=0, size=96, hha=None):
+    """
+    Return (train, test) CropSets of the seed's instance protocol on Washington RGB-D Object.
+
+    Labels are categories; test holds the frames of one instance per category
+    (training.datasets.washington.leave_one_instance_out with ``seed``), train every other
+    frame.  Cached through :func:`cached` keyed by the root, its frame count, seed and options.
+    """
+    dataset = WashingtonRgbdObject(root)
+    train, test = leave_one_instance_out(dataset, seed)
+    description = {'source': 'washington', 'root': str(Path(root).resolve()),
+                   'frames': len(dataset), 'seed': seed, 'size': size, 'hha': hha,
+                   'context': CONTEXT}
+    crops = cached(cache_dir, description, lambda: reader_crops(
+        (dataset[i] for i in train + test), size, hha))
+    return crops.subset(crops.frames < len(train)), crops.subset(crops.frames >= len(train))
