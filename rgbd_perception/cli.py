@@ -2,7 +2,7 @@
 The ``rgbd-perception`` command line: offline stages, nodes without a ROS install, benchmarks.
 
 Commands: ``hha``, ``complete``, ``mono-depth``, ``pose``, ``node``, ``bench``,
-``demo``.  Errors print one
+``demo``, ``replay``.  Errors print one
 clear line and exit non-zero; with several inputs every good frame is still written.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from rgbd_perception.errors import InputError
 from rgbd_perception.runtime.device import DEVICE_CHOICES
+from rgbd_perception.stages.pipeline import OUTPUTS as PIPELINE_OUTPUTS
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
 NODES = {'hha': 'rgbd_perception.ros.hha_node',
@@ -219,6 +220,29 @@ def build_parser():
     _add_depth_scale(bench)
     _add_device(bench)
 
+    replay = commands.add_parser('replay', help='run the pipeline over a ROS 2 recording and '
+                                 'write its outputs with the inputs to MCAP')
+    replay.add_argument('bag', help='rosbag2 recording: a folder (MCAP or sqlite3) or a .mcap '
+                        'file')
+    replay.add_argument('--rgb-topic', default='/camera/rgb/image_raw',
+                        help='colour topic (default /camera/rgb/image_raw)')
+    replay.add_argument('--depth-topic', default='/camera/depth/image_raw',
+                        help='depth topic, registered to the colour (default '
+                             '/camera/depth/image_raw)')
+    replay.add_argument('--info-topic', default='/camera/rgb/camera_info',
+                        help='camera_info of the colour (default /camera/rgb/camera_info)')
+    replay.add_argument('--outputs', default=','.join(PIPELINE_OUTPUTS),
+                        help=f'comma-separated subset of {",".join(PIPELINE_OUTPUTS)} '
+                             '(default: all)')
+    replay.add_argument('--out', required=True, type=Path,
+                        help='OUT.mcap (one MCAP file) or a folder (rosbag2 with metadata)')
+    replay.add_argument('--namespace', help='namespace of the output topics (default: what '
+                        'precedes depth/image_raw in --depth-topic)')
+    replay.add_argument('--objects', default='config/objects/demo.yaml',
+                        help='poses: object catalogue YAML (default config/objects/demo.yaml)')
+    replay.add_argument('--mesh-dir', help="poses: folder of the catalogue's meshes")
+    _add_device(replay, compile_option=False)
+
     demo = commands.add_parser('demo', help='run the nodes on the bundled sample over ROS')
     demo.add_argument('--out-dir', default='demo_output', help='default: demo_output')
     demo.add_argument('--frames', type=int, default=30,
@@ -374,6 +398,27 @@ def _run_bench(args):
     runners[args.stage](args)
 
 
+def _run_replay(args):
+    from rgbd_perception.io.catalogue import load_catalogue
+    from rgbd_perception.io.data_paths import data_file
+    from rgbd_perception.stages.pipeline import parse_outputs, PerceptionPipeline
+    from rgbd_perception.tools.replay import replay
+
+    outputs = parse_outputs(args.outputs)
+    catalogue = load_catalogue(data_file(args.objects), args.mesh_dir) \
+        if 'poses' in outputs else None
+    pipeline = PerceptionPipeline(outputs, device=args.device, catalogue=catalogue)
+    summary = replay(args.bag, args.out, pipeline,
+                     (args.rgb_topic, args.depth_topic, args.info_topic), args.namespace,
+                     log=lambda line: print(f'rgbd-perception replay: {line}', file=sys.stderr))
+    per_frame = 1000.0 * summary['seconds'] / max(summary['frames'], 1)
+    counts = ', '.join(f'{name} {count}' for name, count in summary['written'].items())
+    print(f"{args.out}: {summary['frames']} frames ({per_frame:.0f} ms each), written: {counts}")
+    if any(summary['skipped'].values()):
+        skipped = ', '.join(f'{name} {count}' for name, count in summary['skipped'].items())
+        raise CommandError(f'some frames were skipped ({skipped}); the rest is in {args.out}')
+
+
 def _run_demo(args):
     from rgbd_perception.ros.environment import configure_venv_middleware
 
@@ -392,7 +437,8 @@ def _run_demo(args):
 
 
 HANDLERS = {'hha': _run_hha, 'complete': _run_complete, 'mono-depth': _run_mono_depth,
-            'pose': _run_pose, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo}
+            'pose': _run_pose, 'node': _run_node, 'bench': _run_bench, 'demo': _run_demo,
+            'replay': _run_replay}
 
 
 def main(argv=None):

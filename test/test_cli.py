@@ -190,8 +190,8 @@ def test_help_lists_commands(capsys):
         main(['--help'])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert '{hha,complete,mono-depth,pose,node,bench,demo}' in out
-    for command in ('hha', 'complete', 'pose', 'node', 'bench', 'demo'):
+    assert '{hha,complete,mono-depth,pose,node,bench,replay,demo}' in out
+    for command in ('hha', 'complete', 'pose', 'node', 'bench', 'replay', 'demo'):
         assert re.search(rf'^ +{command} +\S', out, re.MULTILINE), f'no help line for {command}'
 
 

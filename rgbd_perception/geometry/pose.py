@@ -17,6 +17,12 @@ import torch.nn.functional as F
 from rgbd_perception.geometry.camera import project
 
 
+def quaternion_xyzw(rotation):
+    """Return the (x, y, z, w) unit quaternion (list of 4 floats) of a (3, 3) rotation matrix."""
+    matrix = torch.as_tensor(rotation, dtype=torch.float64)
+    return [float(v) for v in roma.rotmat_to_unitquat(matrix)]
+
+
 def ray_rotation(rays):
     """
     Return (..., 3, 3) rotations taking the optical axis (0, 0, 1) onto the unit rays (..., 3).

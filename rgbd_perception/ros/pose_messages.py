@@ -1,20 +1,14 @@
 """ROS messages of pose estimates: PoseArray, RViz markers and per-object TF transforms."""
 
 from geometry_msgs.msg import Pose, PoseArray, TransformStamped
-import roma
-import torch
 from visualization_msgs.msg import Marker, MarkerArray
+
+from rgbd_perception.geometry.pose import quaternion_xyzw
 
 #: Marker namespaces of pose_node: mesh (or box) per object and its text label.
 MESH_NAMESPACE, LABEL_NAMESPACE = 'objects', 'labels'
 #: Mesh formats RViz's mesh marker loads.
 RVIZ_MESH_SUFFIXES = ('.stl', '.dae', '.mesh', '.obj', '.ply')
-
-
-def quaternion_xyzw(rotation):
-    """Return the (x, y, z, w) unit quaternion of a (3, 3) rotation matrix."""
-    matrix = torch.as_tensor(rotation, dtype=torch.float64)
-    return [float(v) for v in roma.rotmat_to_unitquat(matrix)]
 
 
 def _pose(estimate):
