@@ -39,6 +39,7 @@ setup(
             'depth_completion_node = rgbd_perception.ros.depth_completion_node:main',
             'pose_node = rgbd_perception.ros.pose_node:main',
             'mono_depth_node = rgbd_perception.ros.mono_depth_node:main',
+            'perception_node = rgbd_perception.ros.perception_node:main',
         ],
     },
 )

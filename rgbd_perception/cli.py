@@ -22,7 +22,8 @@ from rgbd_perception.stages.pipeline import OUTPUTS as PIPELINE_OUTPUTS
 NODES = {'hha': 'rgbd_perception.ros.hha_node',
          'depth_completion': 'rgbd_perception.ros.depth_completion_node',
          'pose': 'rgbd_perception.ros.pose_node',
-         'mono_depth': 'rgbd_perception.ros.mono_depth_node'}
+         'mono_depth': 'rgbd_perception.ros.mono_depth_node',
+         'perception': 'rgbd_perception.ros.perception_node'}
 
 
 class CommandError(Exception):

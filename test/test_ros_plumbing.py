@@ -27,6 +27,7 @@ from rgbd_perception.ros.environment import configure_venv_middleware, fastdds_p
 from rgbd_perception.ros.error_reporter import RateLimitedErrorReporter
 from rgbd_perception.ros.hha_node import HHA_PARAMETERS, HhaNode
 from rgbd_perception.ros.parameters import COMMON_PARAMETERS
+from rgbd_perception.ros.perception_node import PERCEPTION_PARAMETERS
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseNode
 from rgbd_perception.ros.qos import qos_profile
 from rgbd_perception.stages.completion import CompletionStage
@@ -283,8 +284,9 @@ def test_diagnostics_waiting_for_input():
     assert status.name == 'hha_node: hha'
     assert status.hardware_id == 'hha'
     assert values_of(status) == {
-        'latency_median_ms': '0.000', 'latency_max_ms': '0.000', 'input_rate_hz': '0.00',
-        'frames_processed': '0', 'frames_dropped': '0'}
+        'latency_median_ms': '0.000', 'latency_p90_ms': '0.000', 'latency_p99_ms': '0.000',
+        'latency_max_ms': '0.000', 'input_rate_hz': '0.00', 'frames_processed': '0',
+        'frames_dropped': '0'}
 
 
 def test_diagnostics_input_rate():
@@ -318,6 +320,22 @@ def test_diagnostics_same_arrival_times_give_zero_rate():
     assert diagnostics.input_rate_hz() == 0.0
 
 
+def test_diagnostics_output_age_rate_skips_and_memory():
+    """Published outputs give their rate and age percentiles; skips and memory are reported."""
+    clock = FakeClock(10.0)
+    diagnostics = StageDiagnostics('s', clock=clock, memory=lambda: 3 * 2 ** 20)
+    for age in (0.1, 0.3, 0.2, 0.4, 0.5):
+        clock.now += 0.5
+        diagnostics.output_published(age)
+    diagnostics.frames_skipped(7)
+    values = values_of(diagnostics.status())
+    assert values['output_rate_hz'] == '2.00'
+    assert values['output_age_median_ms'] == '300.000'
+    assert values['output_age_p90_ms'] == '460.000'
+    assert values['frames_skipped'] == '7' and values['device_memory_mb'] == '3.0'
+    assert diagnostics.status().level == DiagnosticStatus.OK  # skipping is the design
+
+
 def test_diagnostics_latency_median_and_max_ok():
     """Processed frames give OK with the median and maximum latency in milliseconds."""
     diagnostics = StageDiagnostics('s', clock=FakeClock())
@@ -328,6 +346,7 @@ def test_diagnostics_latency_median_and_max_ok():
     assert status.message == 'ok'
     values = values_of(status)
     assert values['latency_median_ms'] == '16.250'
+    assert values['latency_p90_ms'] == '27.000'
     assert values['latency_max_ms'] == '30.000'
     assert values['frames_processed'] == '4'
     assert values['frames_dropped'] == '0'
@@ -424,7 +443,8 @@ def test_fastdds_profile_has_large_shm_transport():
 #: Each node's config file and its declared parameters.
 NODE_PARAMETERS = {'hha_node.yaml': COMMON_PARAMETERS + HHA_PARAMETERS,
                    'depth_completion_node.yaml': COMMON_PARAMETERS + COMPLETION_PARAMETERS,
-                   'pose_node.yaml': COMMON_PARAMETERS + POSE_PARAMETERS}
+                   'pose_node.yaml': COMMON_PARAMETERS + POSE_PARAMETERS,
+                   'perception_node.yaml': COMMON_PARAMETERS + PERCEPTION_PARAMETERS}
 ALL_SPECS = [(config, spec) for config, specs in NODE_PARAMETERS.items() for spec in specs]
 
 
@@ -455,7 +475,18 @@ def config_parameters(config):
     document = yaml.safe_load(path.read_text())
     assert len(document) == 1, 'expected one node section'
     (section,) = document.values()
-    return section['ros__parameters']
+    return flattened(section['ros__parameters'])
+
+
+def flattened(parameters, prefix=''):
+    """Return {dotted ROS parameter name: value} of a (nested) ros__parameters mapping."""
+    flat = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict):
+            flat |= flattened(value, f'{prefix}{key}.')
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 @pytest.mark.parametrize('config', NODE_PARAMETERS)

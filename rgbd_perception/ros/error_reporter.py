@@ -1,11 +1,12 @@
 """Rate-limited error reports that name the topic and the problem of a skipped frame."""
 
+import threading
 import time
 
 
 class RateLimitedErrorReporter:
     """
-    Log each (topic, kind) error at most once per ``period`` seconds.
+    Log each (topic, kind) error at most once per ``period`` seconds (thread-safe).
 
     log: callable taking one string (e.g. ``node.get_logger().error``). Suppressed repeats
     are counted and mentioned in the next message of the same kind.
@@ -17,6 +18,7 @@ class RateLimitedErrorReporter:
         self._clock = clock
         self._last = {}
         self._suppressed = {}
+        self._lock = threading.Lock()
         self.total = 0
 
     def report(self, topic, problem, kind=None):
@@ -25,15 +27,16 @@ class RateLimitedErrorReporter:
 
         Returns True when a message was logged.
         """
-        self.total += 1
-        key = (topic, kind or type(problem).__name__)
-        now = self._clock()
-        last = self._last.get(key)
-        if last is not None and now - last < self._period:
-            self._suppressed[key] = self._suppressed.get(key, 0) + 1
-            return False
-        suppressed = self._suppressed.pop(key, 0)
+        with self._lock:
+            self.total += 1
+            key = (topic, kind or type(problem).__name__)
+            now = self._clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self._period:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return False
+            suppressed = self._suppressed.pop(key, 0)
+            self._last[key] = now
         extra = f' ({suppressed} similar errors suppressed)' if suppressed else ''
         self._log(f"frame skipped: bad input on '{topic}': {problem}{extra}")
-        self._last[key] = now
         return True

@@ -67,6 +67,37 @@ def _transform_broadcaster(node):
     return TransformBroadcaster(node)
 
 
+class PoseOutputs:
+    """
+    The pose outputs of a node: objects/poses, objects/markers, objects/overlay and TF.
+
+    params: the node's values of publish_overlay, publish_tf and marker_lifetime (names as
+    in POSE_PARAMETERS, looked up with ``prefix``).
+    """
+
+    def __init__(self, node, catalogue, params, prefix=''):
+        self.catalogue = catalogue
+        self.marker_lifetime = params[prefix + 'marker_lifetime']
+        self.poses_pub = node.create_publisher(PoseArray, 'objects/poses', node.output_qos)
+        self.markers_pub = node.create_publisher(MarkerArray, 'objects/markers',
+                                                 node.output_qos)
+        self.overlay_pub = node.create_publisher(Image, 'objects/overlay', node.output_qos) \
+            if params[prefix + 'publish_overlay'] else None
+        self.tf = _transform_broadcaster(node) if params[prefix + 'publish_tf'] else None
+        self.tf_missing = params[prefix + 'publish_tf'] and self.tf is None
+
+    def publish(self, estimates, rgb, intrinsics, header):
+        """Publish one frame's estimates with the colour image's header."""
+        self.poses_pub.publish(pose_array(estimates, header))
+        self.markers_pub.publish(marker_array(estimates, self.catalogue, header,
+                                              self.marker_lifetime))
+        if self.overlay_pub is not None:
+            overlay = draw_poses(rgb, estimates, self.catalogue, intrinsics)
+            self.overlay_pub.publish(numpy_to_image(overlay, 'rgb8', header=header))
+        if self.tf is not None and estimates:
+            self.tf.sendTransform(transforms(estimates, self.catalogue, header))
+
+
 class PoseNode(StageNode):
     """Publish 6-DoF poses of catalogue objects for every colour (+ depth) frame."""
 
@@ -90,18 +121,13 @@ class PoseNode(StageNode):
             inputs.append(('depth', Image, 'depth/image_raw'))
         if params['use_label_image']:
             inputs.append(('detections', Image, 'objects/labels'))
-        self.poses_pub = self.create_publisher(PoseArray, 'objects/poses', self.output_qos)
-        self.markers_pub = self.create_publisher(MarkerArray, 'objects/markers',
-                                                 self.output_qos)
-        self.overlay_pub = self.create_publisher(Image, 'objects/overlay', self.output_qos) \
-            if params['publish_overlay'] else None
-        self.tf = _transform_broadcaster(self) if params['publish_tf'] else None
+        self.outputs = PoseOutputs(self, catalogue, params)
         self.start(inputs, [self.stage])
         self.get_logger().info(
             f'poses of {len(catalogue.ids)} objects ({catalogue.name}) on '
             f'{self.stage.device}, {"RGB-D" if params["use_depth"] else "RGB"}, detections '
             f'from {"objects/labels" if params["use_label_image"] else "the depth"}'
-            f'{"" if self.tf is not None or not params["publish_tf"] else "; no tf2_ros: no TF"}')
+            f'{"; no tf2_ros: no TF" if self.outputs.tf_missing else ""}')
 
     def on_frame(self, msgs):
         """Estimate and publish the poses of one frame."""
@@ -118,15 +144,7 @@ class PoseNode(StageNode):
                                         rgb.shape[:2], self.stage.catalogue)
         estimates = self.for_input('rgb', self.stage, rgb, depth, intrinsics, detections,
                                    depth_scale=DEPTH_SCALE_16BIT)
-        header = msgs['rgb'].header
-        self.poses_pub.publish(pose_array(estimates, header))
-        self.markers_pub.publish(marker_array(estimates, self.stage.catalogue, header,
-                                              self.params['marker_lifetime']))
-        if self.overlay_pub is not None:
-            overlay = draw_poses(rgb, estimates, self.stage.catalogue, intrinsics)
-            self.overlay_pub.publish(numpy_to_image(overlay, 'rgb8', header=header))
-        if self.tf is not None and estimates:
-            self.tf.sendTransform(transforms(estimates, self.stage.catalogue, header))
+        self.outputs.publish(estimates, rgb, intrinsics, msgs['rgb'].header)
 
 
 def main(args=None):

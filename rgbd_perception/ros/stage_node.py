@@ -13,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+import torch
 
 from rgbd_perception.errors import InputError
 from rgbd_perception.ros.diagnostics import StageDiagnostics
@@ -95,19 +96,37 @@ class StageNode(Node):
             f'processed frame ({self._sync.last_delivered:.9f})', kind='out_of_order')
 
     def _on_matched(self, *msgs):
+        self.run_guarded(self.diagnostics, self.on_frame, dict(zip(self._inputs, msgs)))
+
+    def run_guarded(self, diagnostics, function, *args):
+        """
+        Run ``function(*args)`` as one frame of a stage; return whether it went through.
+
+        A FrameInputError (from :meth:`for_input`) is reported on its topic, any other error
+        as internal on the primary input's topic (CUDA out of memory: the allocator's cache
+        is emptied first); either way the frame counts as dropped in ``diagnostics``, and
+        the node goes on with the next frame.
+        """
         start = time.perf_counter()
         try:
-            self.on_frame(dict(zip(self._inputs, msgs)))
+            function(*args)
         except FrameInputError as exc:
-            self.diagnostics.frame_dropped()
+            diagnostics.frame_dropped()
             self.errors.report(exc.topic, exc.error, kind=type(exc.error).__name__)
-            return
+            return False
+        except torch.cuda.OutOfMemoryError as exc:
+            torch.cuda.empty_cache()
+            diagnostics.frame_dropped()
+            self.errors.report(self._topic_at(0), f'CUDA out of memory, frame skipped: {exc}',
+                               kind='out_of_memory')
+            return False
         except Exception as exc:  # noqa: B902 - a node must survive any frame
-            self.diagnostics.frame_dropped()
+            diagnostics.frame_dropped()
             self.errors.report(self._topic_at(0), f'internal error {type(exc).__name__}: {exc}',
                                kind='internal')
-            return
-        self.diagnostics.frame_processed(time.perf_counter() - start)
+            return False
+        diagnostics.frame_processed(time.perf_counter() - start)
+        return True
 
     def for_input(self, name, function, *args, **kwargs):
         """
@@ -126,8 +145,12 @@ class StageNode(Node):
         """Process one synchronised set of messages, {input name: message} (each node's)."""
         raise NotImplementedError
 
+    def stage_diagnostics(self):
+        """Return the StageDiagnostics /diagnostics reports (this node's one stage)."""
+        return [self.diagnostics]
+
     def _publish_diagnostics(self):
-        array = DiagnosticArray(status=[self.diagnostics.status()])
+        array = DiagnosticArray(status=[d.status() for d in self.stage_diagnostics()])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
 

@@ -1,0 +1,210 @@
+"""
+perception_node: every output of one RGB-D camera in one process, each stage at its own pace.
+
+Subscribes rgb/image_raw, depth/image_raw (registered to the colour, REP 118) and
+rgb/camera_info once; each synchronised frame is decoded once and handed to the stage groups
+of rgbd_perception.stages.pipeline, each on its own LatestWorker thread:
+
+* depth: depth/completed (32FC1 m) and hha/image (rgb8, HHA of the completed depth with the
+  missing-pixel mask of the sensor depth), with the depth's header;
+* poses: objects/poses, objects/markers, objects/overlay, TF, with the colour's header;
+* mono: depth/mono (32FC1 m), with the colour's header;
+
+the same topics, types and headers as the single nodes.
+
+A group busy with an older frame takes the newest one when it is free (the frames in between
+are counted as skipped), so a slow stage (poses on a CPU) never slows the fast ones or builds
+a backlog.  /diagnostics reports the input (decode) and each group: latency percentiles,
+output age (publish time - header stamp), input / output rates, dropped and skipped frames,
+CUDA memory.  Parameters: the common ones, publish_<output> (all true), and each single
+node's own under its stage's prefix (completion., hha., pose., mono_depth.) minus those the
+pipeline fixes (HHA always takes its mask from the sensor depth; poses use the built-in
+detector on the sensor depth).
+"""
+
+from sensor_msgs.msg import CameraInfo, Image
+import torch
+
+from rgbd_perception.io.catalogue import load_catalogue
+from rgbd_perception.io.data_paths import data_file
+from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
+from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
+                                             intrinsics_from_camera_info)
+from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS
+from rgbd_perception.ros.diagnostics import StageDiagnostics
+from rgbd_perception.ros.hha_node import HHA_PARAMETERS
+from rgbd_perception.ros.image_codec import numpy_to_image
+from rgbd_perception.ros.mono_depth_node import MONO_DEPTH_PARAMETERS
+from rgbd_perception.ros.parameters import ParameterSpec
+from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseOutputs
+from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.runtime.latest_worker import LatestWorker
+from rgbd_perception.stages.depth_input import check_colour, depth_to_metres
+from rgbd_perception.stages.pipeline import OUTPUTS, PerceptionPipeline
+
+#: prefix -> (the single node's parameters, the names the pipeline fixes).
+STAGE_SECTIONS = {
+    'completion': (COMPLETION_PARAMETERS, ('publish_hha', 'gravity')),
+    'hha': (HHA_PARAMETERS, ('mask_from_raw_depth',)),
+    'pose': (POSE_PARAMETERS, ('use_depth', 'use_label_image')),
+    'mono_depth': (MONO_DEPTH_PARAMETERS, ()),
+}
+OUTPUT_PARAMETERS = (
+    ParameterSpec('publish_completed', True, 'publish depth/completed (completed depth)'),
+    ParameterSpec('publish_hha', True, 'publish hha/image (HHA of the completed depth)'),
+    ParameterSpec('publish_poses', True,
+                  'publish objects/poses, objects/markers, objects/overlay and TF'),
+    ParameterSpec('publish_mono', True, 'publish depth/mono (depth from colour alone)'),
+)
+
+
+def prefixed(prefix, specs, excluded=()):
+    """Return ``specs`` renamed '<prefix>.<name>', without the names in ``excluded``."""
+    return tuple(ParameterSpec(f'{prefix}.{spec.name}', spec.default, spec.description,
+                               spec.read_only)
+                 for spec in specs if spec.name not in excluded)
+
+
+PERCEPTION_PARAMETERS = OUTPUT_PARAMETERS + tuple(
+    spec for prefix, (specs, excluded) in STAGE_SECTIONS.items()
+    for spec in prefixed(prefix, specs, excluded))
+
+
+def _cuda_memory(device):
+    """Return a function giving the CUDA memory allocated on ``device``, or None on a CPU."""
+    if device.type != 'cuda':
+        return None
+    return lambda: torch.cuda.memory_allocated(device)
+
+
+class PerceptionNode(StageNode):
+    """Publish every enabled output of one camera from one decode per frame."""
+
+    def __init__(self, **kwargs):
+        self.workers = {}
+        super().__init__('perception_node', PERCEPTION_PARAMETERS, 'decode', **kwargs)
+        self.pipeline = self._build_pipeline(self.params)
+        self.publishers_of = {}
+        outputs = self.pipeline.outputs
+        if 'completed' in outputs:
+            self.publishers_of['completed'] = self.create_publisher(Image, 'depth/completed',
+                                                                    self.output_qos)
+        if 'hha' in outputs:
+            self.publishers_of['hha'] = self.create_publisher(Image, 'hha/image',
+                                                              self.output_qos)
+        if 'mono' in outputs:
+            self.publishers_of['mono'] = self.create_publisher(Image, 'depth/mono',
+                                                               self.output_qos)
+        self.pose_outputs = PoseOutputs(self, self.pipeline.pose.catalogue, self.params,
+                                        'pose.') if 'poses' in outputs else None
+        device = self.pipeline.stages[0].device
+        name = self.get_fully_qualified_name()
+        self.group_diagnostics = {
+            group: StageDiagnostics(f'{name}: {group}', hardware_id=group,
+                                    memory=_cuda_memory(device))
+            for group in self.pipeline.groups()}
+        self.pipeline.warm_up()
+        for group, diagnostics in self.group_diagnostics.items():
+            self.workers[group] = LatestWorker(
+                f'perception_{group}', lambda frame, g=group: self._run_group(g, frame),
+                on_skip=diagnostics.frames_skipped)
+        self.start([('rgb', Image, 'rgb/image_raw'), ('depth', Image, 'depth/image_raw'),
+                    ('intrinsics', CameraInfo, 'rgb/camera_info')], [])
+        self.get_logger().info(
+            f'perception on {device}: {", ".join(outputs)} from {self.topic("rgb")}, '
+            f'{self.topic("depth")}; groups {", ".join(self.workers)} each on its own thread')
+
+    @staticmethod
+    def _build_pipeline(params):
+        """Return the PerceptionPipeline of the node's parameter values."""
+        def section(prefix, names):
+            return {key: params[f'{prefix}.{name}'] for key, name in names.items()}
+        outputs = [name for name in OUTPUTS if params[f'publish_{name}']]
+        completion = section('completion', {k: k for k in (
+            'method', 'half', 'downsample', 'keep_measured', 'min_valid_fraction')})
+        completion['weights'] = params['completion.weights'] or None
+        gravity = list(params['hha.gravity'])
+        hha = section('hha', {'min_valid_fraction': 'min_valid_fraction',
+                              'compile_kernels': 'compile'})
+        hha['gravity'] = gravity if any(gravity) else None
+        pose = section('pose', {k: k for k in (
+            'refine', 'min_score', 'rotation_source', 'hypotheses')})
+        pose['weights'] = params['pose.weights'] or None
+        pose['feature_templates'] = params['pose.feature_templates'] or None
+        catalogue = load_catalogue(data_file(params['pose.objects']),
+                                   params['pose.mesh_dir'] or None) \
+            if 'poses' in outputs else None
+        mono = section('mono_depth', {'half': 'half', 'input_width': 'input_width'})
+        mono['weights'] = params['mono_depth.weights'] or None
+        return PerceptionPipeline(
+            outputs, device=params['device'], completion=completion, hha=hha,
+            catalogue=catalogue, pose=pose, mono=mono,
+            mono_scale_from_depth=params['mono_depth.scale_from_depth'])
+
+    def stage_diagnostics(self):
+        """Return the decode's StageDiagnostics and each stage group's."""
+        return [self.diagnostics, *self.group_diagnostics.values()]
+
+    def on_frame(self, msgs):
+        """
+        Decode and check one synchronised frame once; hand it to every stage group's worker.
+
+        Depth is checked and converted to float64 metres here, so a bad frame is reported
+        once and reaches no stage.
+        """
+        rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
+        intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
+                                    msgs['intrinsics'], rgb.shape[:2])
+        depth = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
+        metres = self.for_input('depth', depth_to_metres, depth, DEPTH_SCALE_16BIT)
+        self.for_input('rgb', check_colour, rgb, metres.shape)
+        frame = (rgb, metres, intrinsics, msgs['rgb'].header, msgs['depth'].header)
+        for group, worker in self.workers.items():
+            self.group_diagnostics[group].input_received()
+            worker.submit(frame)
+
+    def _run_group(self, group, frame):
+        self.run_guarded(self.group_diagnostics[group], self._serve, group, frame)
+
+    def _serve(self, group, frame):
+        """Run one stage group on a decoded frame and publish its outputs."""
+        rgb, depth, intrinsics, rgb_header, depth_header = frame
+        about = 'depth' if group == 'depth' else 'rgb'
+        results = self.for_input(about, self.pipeline.run_group, group, rgb, depth, intrinsics)
+        header = depth_header if group == 'depth' else rgb_header
+        if 'completed' in results:
+            self.publishers_of['completed'].publish(
+                numpy_to_image(results['completed'], '32FC1', header=header))
+        if 'hha' in results:
+            self.publishers_of['hha'].publish(numpy_to_image(results['hha'], 'rgb8',
+                                                             header=header))
+        if 'mono' in results:
+            self.publishers_of['mono'].publish(numpy_to_image(results['mono'], '32FC1',
+                                                              header=header))
+        if 'poses' in results:
+            self.pose_outputs.publish(results['poses'], rgb, intrinsics, header)
+        self._note_output(group, header)
+
+    def _note_output(self, group, header):
+        now_ns = self.get_clock().now().nanoseconds
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        self.group_diagnostics[group].output_published((now_ns - stamp_ns) * 1e-9)
+
+    def wait_idle(self, timeout=None):
+        """Wait until every stage group has served the frames handed to it (tests, replay)."""
+        return all(worker.wait_idle(timeout) for worker in self.workers.values())
+
+    def destroy_node(self):
+        """Stop the stage workers (after the frame each is running), then the node."""
+        for worker in self.workers.values():
+            worker.stop()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Run perception_node until shutdown (``ros2 run rgbd_perception perception_node``)."""
+    run_node(PerceptionNode, args)
+
+
+if __name__ == '__main__':
+    main()
