@@ -194,7 +194,7 @@ def build_parser():
                       help='--ros-args ... (remaps, __ns, -p, --params-file)')
 
     bench = commands.add_parser('bench', help='latency statistics of a stage')
-    bench.add_argument('stage', choices=['hha', 'completion', 'mono-depth', 'pose'])
+    bench.add_argument('stage', choices=['hha', 'completion', 'mono-depth', 'pose', 'pipeline'])
     bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
     bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
     bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
@@ -218,6 +218,13 @@ def build_parser():
     bench.add_argument('--mesh-dir', help='pose: folder of the catalogue meshes')
     bench.add_argument('--hypotheses', type=int, default=4,
                        help='pose: starting rotations of the ICP refinement (default 4)')
+    bench.add_argument('--seconds', type=float, default=30.0,
+                       help='pipeline: measured seconds after the warm-up (default 30)')
+    bench.add_argument('--rate', type=float, default=30.0,
+                       help='pipeline: frames per second sent (default 30)')
+    bench.add_argument('--node-parameter', action='append', default=[], metavar='NAME:=VALUE',
+                       help='pipeline: a perception_node parameter (repeatable)')
+    bench.add_argument('--json', help='pipeline: also write the results to this JSON file')
     _add_depth_scale(bench)
     _add_device(bench)
 
@@ -392,6 +399,14 @@ def _run_node(args):
 
 
 def _run_bench(args):
+    if args.stage == 'pipeline':
+        from rgbd_perception.ros.environment import configure_venv_middleware
+
+        configure_venv_middleware()
+        from rgbd_perception.tools.pipeline_bench import run_pipeline_benchmark
+
+        run_pipeline_benchmark(args)
+        return
     from rgbd_perception.tools import bench
 
     runners = {'hha': bench.run_hha_benchmark, 'completion': bench.run_completion_benchmark,

@@ -49,6 +49,12 @@ STAGE_SECTIONS = {
     'pose': (POSE_PARAMETERS, ('use_depth', 'use_label_image')),
     'mono_depth': (MONO_DEPTH_PARAMETERS, ()),
 }
+SCHEDULING_PARAMETERS = (
+    ParameterSpec('background_nice', 10,
+                  'niceness added to the threads of the poses and mono groups (Linux), so '
+                  'that on a busy CPU the depth group (completion + HHA) keeps its rate and '
+                  'the slow stages use what is left; 0: all equal'),
+)
 OUTPUT_PARAMETERS = (
     ParameterSpec('publish_completed', True, 'publish depth/completed (completed depth)'),
     ParameterSpec('publish_hha', True, 'publish hha/image (HHA of the completed depth)'),
@@ -65,7 +71,7 @@ def prefixed(prefix, specs, excluded=()):
                  for spec in specs if spec.name not in excluded)
 
 
-PERCEPTION_PARAMETERS = OUTPUT_PARAMETERS + tuple(
+PERCEPTION_PARAMETERS = OUTPUT_PARAMETERS + SCHEDULING_PARAMETERS + tuple(
     spec for prefix, (specs, excluded) in STAGE_SECTIONS.items()
     for spec in prefixed(prefix, specs, excluded))
 
@@ -107,7 +113,8 @@ class PerceptionNode(StageNode):
         for group, diagnostics in self.group_diagnostics.items():
             self.workers[group] = LatestWorker(
                 f'perception_{group}', lambda frame, g=group: self._run_group(g, frame),
-                on_skip=diagnostics.frames_skipped)
+                on_skip=diagnostics.frames_skipped,
+                nice=0 if group == 'depth' else self.params['background_nice'])
         self.start([('rgb', Image, 'rgb/image_raw'), ('depth', Image, 'depth/image_raw'),
                     ('intrinsics', CameraInfo, 'rgb/camera_info')], [])
         self.get_logger().info(

@@ -9,7 +9,27 @@ because the standard library's queues keep every item (a backlog) and no library
 "keep only the newest" with skip counting.
 """
 
+import os
+import sys
 import threading
+
+
+def lower_thread_priority(nice):
+    """
+    Add ``nice`` (> 0) to the calling thread's niceness; return whether it was applied.
+
+    Linux schedules threads individually and a thread's niceness is inherited by the threads
+    it starts later (e.g. the OpenMP team torch creates for it), so a background stage set
+    this way yields the cores to the others whenever they are busy.  Elsewhere a no-op.
+    """
+    if nice <= 0 or not hasattr(os, 'setpriority') or sys.platform != 'linux':
+        return False
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+    except OSError:
+        return False
+    return True
 
 
 class LatestWorker:
@@ -19,10 +39,12 @@ class LatestWorker:
     on_skip: optional function called with the number of items replaced before they ran
     (from the submitting thread).  ``process`` must handle its own errors; one that escapes
     is passed to ``on_error(exc)`` (default: re-raised on the worker thread, ending it).
+    nice: niceness added to the worker thread (see :func:`lower_thread_priority`).
     """
 
-    def __init__(self, name, process, on_skip=None, on_error=None):
+    def __init__(self, name, process, on_skip=None, on_error=None, nice=0):
         self._process = process
+        self._nice = int(nice)
         self._on_skip = on_skip
         self._on_error = on_error
         self._condition = threading.Condition()
@@ -45,6 +67,7 @@ class LatestWorker:
             self._on_skip(1)
 
     def _run(self):
+        lower_thread_priority(self._nice)
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._has_pending or self._stopping)
