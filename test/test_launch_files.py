@@ -57,11 +57,11 @@ def launch_file():
                         '--no-build-isolation', *(str(ROS_LAUNCH / s) for s in LAUNCH_SOURCES)],
                        check=True)
         importlib.invalidate_caches()
-    from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+    from ament_index_python.packages import get_package_share_directory
 
     try:
         share = Path(get_package_share_directory('rgbd_perception'))
-    except PackageNotFoundError:
+    except (LookupError, OSError):  # not on AMENT_PREFIX_PATH, or that is unset
         pytest.skip('rgbd_perception is not installed on AMENT_PREFIX_PATH (run scripts/test)')
     return lambda name: share / 'launch' / name
 

@@ -94,6 +94,13 @@ def test_launch_description_builds_when_launch_is_installed():
     pytest.importorskip('launch_ros')
     import importlib.util
 
+    from ament_index_python.packages import get_package_share_directory
+
+    try:
+        get_package_share_directory('rgbd_perception')
+    except (LookupError, OSError):
+        pytest.skip('rgbd_perception is not on AMENT_PREFIX_PATH (run scripts/test)')
+
     for launch_file in (ROOT / 'launch').glob('*.launch.py'):
         spec = importlib.util.spec_from_file_location(launch_file.stem, launch_file)
         module = importlib.util.module_from_spec(spec)

@@ -212,3 +212,17 @@ def test_diagnostics_report_the_decode_and_every_stage_group(make_perception):
                 'frames_skipped'} <= set(values)
         assert float(values['latency_median_ms']) > 0
     client.client_node.destroy_subscription(diagnostics)
+
+
+def test_deactivate_stops_the_workers_and_activate_serves_again(make_perception):
+    """Lifecycle: inactive = no subscriptions, no worker threads; active again = outputs."""
+    client = make_perception(publish_poses=False, publish_mono=False)
+    node = client.node
+    threads = [worker._thread for worker in node.workers.values()]
+    node.trigger_deactivate()
+    assert node.workers == {} and not any(t.is_alive() for t in threads)
+    assert not [s for s in node.subscriptions if 'image_raw' in s.topic_name]
+    node.trigger_activate()
+    client.wait_matched(['rgb/image_raw', 'depth/image_raw', 'rgb/camera_info'])
+    send(client, 4.0)
+    assert client.wait_for('depth/completed').header.stamp.sec == 4

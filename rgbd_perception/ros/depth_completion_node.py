@@ -50,6 +50,9 @@ class DepthCompletionNode(StageNode):
     def __init__(self, **kwargs):
         super().__init__('depth_completion_node', COMPLETION_PARAMETERS, 'depth_completion',
                          **kwargs)
+
+    def configure(self):
+        """Build the stage and the publishers; name the inputs."""
         params = self.params
         self.stage = CompletionStage(
             method=params['method'], weights=params['weights'] or None,

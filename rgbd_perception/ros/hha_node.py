@@ -29,6 +29,9 @@ class HhaNode(StageNode):
 
     def __init__(self, **kwargs):
         super().__init__('hha_node', HHA_PARAMETERS, 'hha', **kwargs)
+
+    def configure(self):
+        """Build the stage and the publishers; name the inputs."""
         gravity = list(self.params['gravity'])
         self.stage = HhaStage(device=self.params['device'],
                               gravity=gravity if any(gravity) else None,

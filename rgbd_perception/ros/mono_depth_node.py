@@ -38,6 +38,9 @@ class MonoDepthNode(StageNode):
 
     def __init__(self, **kwargs):
         super().__init__('mono_depth_node', MONO_DEPTH_PARAMETERS, 'mono_depth', **kwargs)
+
+    def configure(self):
+        """Build the stage and the publishers; name the inputs."""
         params = self.params
         self.stage = MonoDepthStage(weights=params['weights'] or None, device=params['device'],
                                     half=params['half'], input_width=params['input_width'])

@@ -32,6 +32,9 @@ def declare_parameters(node, specs):
 
 
 COMMON_PARAMETERS = (
+    ParameterSpec('autostart', True,
+                  'configure and activate when started (a plain node); false: wait for a '
+                  'lifecycle manager (ros2 lifecycle set <node> configure / activate)'),
     ParameterSpec('device', 'auto', "compute device: 'auto' (CUDA when available), 'cpu', "
                   "'cuda' or 'cuda:N'"),
     ParameterSpec('input_reliability', 'best_effort',

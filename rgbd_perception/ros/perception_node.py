@@ -87,20 +87,18 @@ class PerceptionNode(StageNode):
     """Publish every enabled output of one camera from one decode per frame."""
 
     def __init__(self, **kwargs):
-        self.workers = {}
+        self.workers, self.group_diagnostics = {}, {}
         super().__init__('perception_node', PERCEPTION_PARAMETERS, 'decode', **kwargs)
+
+    def configure(self):
+        """Build the pipeline's stages and the publishers of the enabled outputs."""
         self.pipeline = self._build_pipeline(self.params)
         self.publishers_of = {}
         outputs = self.pipeline.outputs
-        if 'completed' in outputs:
-            self.publishers_of['completed'] = self.create_publisher(Image, 'depth/completed',
-                                                                    self.output_qos)
-        if 'hha' in outputs:
-            self.publishers_of['hha'] = self.create_publisher(Image, 'hha/image',
-                                                              self.output_qos)
-        if 'mono' in outputs:
-            self.publishers_of['mono'] = self.create_publisher(Image, 'depth/mono',
-                                                               self.output_qos)
+        for name, topic in (('completed', 'depth/completed'), ('hha', 'hha/image'),
+                            ('mono', 'depth/mono')):
+            if name in outputs:
+                self.publishers_of[name] = self.create_publisher(Image, topic, self.output_qos)
         self.pose_outputs = PoseOutputs(self, self.pipeline.pose.catalogue, self.params,
                                         'pose.') if 'poses' in outputs else None
         device = self.pipeline.stages[0].device
@@ -109,17 +107,27 @@ class PerceptionNode(StageNode):
             group: StageDiagnostics(f'{name}: {group}', hardware_id=group,
                                     memory=_cuda_memory(device))
             for group in self.pipeline.groups()}
-        self.pipeline.warm_up()
-        for group, diagnostics in self.group_diagnostics.items():
-            self.workers[group] = LatestWorker(
+        self.start([('rgb', Image, 'rgb/image_raw'), ('depth', Image, 'depth/image_raw'),
+                    ('intrinsics', CameraInfo, 'rgb/camera_info')], self.pipeline.stages)
+        self.get_logger().info(
+            f'perception on {device}: {", ".join(outputs)} from {self.topic("rgb")}, '
+            f'{self.topic("depth")}; groups {", ".join(self.group_diagnostics)} each on its '
+            'own thread')
+
+    def activated(self):
+        """Start one LatestWorker per stage group."""
+        self.workers = {
+            group: LatestWorker(
                 f'perception_{group}', lambda frame, g=group: self._run_group(g, frame),
                 on_skip=diagnostics.frames_skipped,
                 nice=0 if group == 'depth' else self.params['background_nice'])
-        self.start([('rgb', Image, 'rgb/image_raw'), ('depth', Image, 'depth/image_raw'),
-                    ('intrinsics', CameraInfo, 'rgb/camera_info')], [])
-        self.get_logger().info(
-            f'perception on {device}: {", ".join(outputs)} from {self.topic("rgb")}, '
-            f'{self.topic("depth")}; groups {", ".join(self.workers)} each on its own thread')
+            for group, diagnostics in self.group_diagnostics.items()}
+
+    def deactivated(self):
+        """Stop the workers after the frame each is running."""
+        for worker in self.workers.values():
+            worker.stop()
+        self.workers = {}
 
     @staticmethod
     def _build_pipeline(params):
@@ -203,8 +211,7 @@ class PerceptionNode(StageNode):
 
     def destroy_node(self):
         """Stop the stage workers (after the frame each is running), then the node."""
-        for worker in self.workers.values():
-            worker.stop()
+        self.deactivated()
         return super().destroy_node()
 
 

@@ -103,6 +103,9 @@ class PoseNode(StageNode):
 
     def __init__(self, **kwargs):
         super().__init__('pose_node', POSE_PARAMETERS, 'pose', **kwargs)
+
+    def configure(self):
+        """Build the stage and the publishers; name the inputs."""
         params = self.params
         catalogue = load_catalogue(data_file(params['objects']), params['mesh_dir'] or None)
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
