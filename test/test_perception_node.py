@@ -10,6 +10,7 @@ import pytest
 from ros_harness import frame, image_message, info_message, make_node, QUIET_S, SMALL
 from sensor_msgs.msg import Image
 from test_hha_node import BAD_INPUTS
+from test_node_bad_inputs import COLOUR_CASES
 from visualization_msgs.msg import MarkerArray
 
 from rgbd_perception.geometry.camera import Intrinsics
@@ -162,7 +163,7 @@ def _depth_case(builder):
 PIPELINE_BAD_INPUTS = [(case, _depth_case(builder), name, words)
                        for case, builder, name, words in BAD_INPUTS] + [
     ('colour_depth_size_mismatch', _colour_of_other_size, 'rgb',
-     ['colour size 80x60 != depth size 160x120'])]
+     ['colour size 80x60 != depth size 160x120'])] + COLOUR_CASES
 
 
 @pytest.mark.parametrize('builder, input_name, problem',
