@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from rosbags.highlevel import AnyReader
 
 from rgbd_perception.io.bop import read_bop_sequence
 from rgbd_perception.io.images import read_rgb
@@ -30,3 +31,7 @@ def test_demo_runs_hha_completion_pose_and_mono_depth_nodes_over_topics(tmp_path
     mono = received['depth/mono'][1]
     assert mono.shape == completed.shape and (mono > 0).all()
     assert (out / 'contact_sheet.png').is_file()
+    with AnyReader([out / 'demo.mcap']) as recording:
+        counts = {c.topic: c.msgcount for c in recording.connections}
+    assert counts == {f'/demo_camera/{topic}': 2 for topic in (
+        'rgb/image_raw', 'depth/image_raw', 'rgb/camera_info', *received)}

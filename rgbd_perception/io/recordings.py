@@ -22,6 +22,7 @@ header (stamp, frame_id), the layout :func:`read_recording` reads.
 
 import bisect
 from pathlib import Path
+import shutil
 from typing import NamedTuple
 
 import numpy as np
@@ -198,8 +199,12 @@ def pose_array_message(poses, stamp_ns, frame_id):
 
 class RecordingWriter:
     """
-    A new rosbag2 folder (storage 'mcap' or 'sqlite3') written message by message.
+    A new recording written message by message: a rosbag2 folder, or one ``.mcap`` file.
 
+    path: a folder (rosbag2: metadata.yaml + the storage file, 'mcap' or 'sqlite3'), or a
+    file name ending in .mcap (one MCAP file, what Foxglove opens and ``ros2 bag play``
+    takes).  The recording is written beside ``path`` under a hidden name and moved there
+    only when complete (an existing one is replaced); a failed write leaves nothing.
     Use as a context manager; :meth:`write` logs a rosbags message on a topic at a time in
     ns (topics are made absolute, a topic's type is fixed by its first message);
     :meth:`write_raw` logs already serialised CDR bytes.
@@ -208,15 +213,29 @@ class RecordingWriter:
     def __init__(self, path, storage='mcap'):
         if storage not in STORAGES:
             raise ValueError(f'storage must be one of {sorted(STORAGES)}, got {storage!r}')
-        self._writer = Writer(path, version=9, storage_plugin=STORAGES[storage])
+        self.path = Path(path)
+        if self.path.suffix == '.mcap' and storage != 'mcap':
+            raise ValueError(f'{self.path}: a .mcap file needs storage mcap')
+        self._staging = self.path.with_name(f'.{self.path.name}.partial')
+        self._bag = self._staging / self.path.stem  # the storage file: <stem>.<storage>
+        self._writer = Writer(self._bag, version=9, storage_plugin=STORAGES[storage])
         self._connections = {}
 
     def __enter__(self):
+        shutil.rmtree(self._staging, ignore_errors=True)
+        self._staging.mkdir(parents=True)
         self._writer.open()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, *exc_info):
         self._writer.close()
+        if exc_type is None:
+            if self.path.suffix == '.mcap':
+                (self._bag / f'{self.path.stem}.mcap').replace(self.path)
+            else:
+                shutil.rmtree(self.path, ignore_errors=True)
+                self._bag.rename(self.path)
+        shutil.rmtree(self._staging, ignore_errors=True)
 
     def _connection(self, topic, msgtype):
         topic = _normalised(topic)

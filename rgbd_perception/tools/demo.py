@@ -23,6 +23,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from rgbd_perception.io.data_paths import share_path
 from rgbd_perception.io.images import to_depth_mm, write_depth_png, write_rgb
+from rgbd_perception.io.recordings import camera_info_message as recorded_camera_info
+from rgbd_perception.io.recordings import image_message as recorded_image
+from rgbd_perception.io.recordings import RecordingWriter
 from rgbd_perception.io.ros_messages import image_to_numpy
 from rgbd_perception.ros.camera_info import camera_info_message
 from rgbd_perception.ros.image_codec import numpy_to_image
@@ -180,6 +183,7 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
                          colourise_depth(completed_mm), outputs['hha'],
                          outputs['hha_completed'], outputs['pose_overlay'],
                          colourise_depth(mono_mm)])
+    write_demo_recording(out_dir / 'demo.mcap', frames, received)
     write_rgb(out_dir / 'contact_sheet.png',
               contact_sheet(rows, ['colour', 'raw depth', 'completed depth', 'HHA of raw',
                                    'HHA of completed', 'poses', 'depth from colour']))
@@ -187,5 +191,31 @@ def run_demo(out_dir, frames, device='auto', compile_kernels=False, timeout=90.0
     print(f'[demo] {len(frames)} frames through hha_node, depth_completion_node, pose_node '
           f'and mono_depth_node, median round trip {median_ms:.1f} ms; wrote {out_dir}/{{rgb,'
           f'depth,completed,hha,hha_completed,pose_overlay,mono}}/*.png and '
-          f'{out_dir}/contact_sheet.png')
+          f'{out_dir}/contact_sheet.png, {out_dir}/demo.mcap (Foxglove, ros2 bag play)')
     return received
+
+
+def write_demo_recording(path, frames, received):
+    """
+    Write the run as one MCAP file: the inputs played and every output received.
+
+    Topics under NAMESPACE as the nodes use them; each message at its frame's stamp (index +
+    1 s) in demo_camera_optical_frame; outputs in the encodings the nodes publish (32FC1 for
+    depth in metres, rgb8 for images).
+    """
+    frame_id = 'demo_camera_optical_frame'
+    with RecordingWriter(path) as writer:
+        for frame in frames:
+            stamp = (frame.index + 1) * 1_000_000_000
+            height, width = frame.depth_mm.shape
+            writer.write(f'{NAMESPACE}/rgb/image_raw', stamp,
+                         recorded_image(frame.rgb, 'rgb8', stamp, frame_id))
+            writer.write(f'{NAMESPACE}/depth/image_raw', stamp,
+                         recorded_image(frame.depth_mm, '16UC1', stamp, frame_id))
+            writer.write(f'{NAMESPACE}/rgb/camera_info', stamp, recorded_camera_info(
+                frame.intrinsics, height, width, stamp, frame_id))
+            for topic, images in received.items():
+                image = images[frame.index + 1]
+                encoding = '32FC1' if image.dtype == np.float32 else 'rgb8'
+                writer.write(f'{NAMESPACE}/{topic}', stamp,
+                             recorded_image(image, encoding, stamp, frame_id))

@@ -23,7 +23,6 @@ skipped for that output; the others are still written.
 """
 
 from pathlib import Path
-import shutil
 import time
 
 import numpy as np
@@ -70,13 +69,9 @@ def replay(bag, out, pipeline, topics, namespace=None, log=print):
     skipped = dict.fromkeys(pipeline.outputs, 0)
     frames = read_recording(bag, *topics, on_bad_frame=lambda error: _skip_all(
         error, skipped, log))
-    staging = out.with_name(f'.{out.name}.partial')
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    partial = staging / out.stem  # the rosbag2 folder; its file: <out stem>.mcap
     written = dict.fromkeys(pipeline.outputs, 0)
     elapsed = 0.0
-    with RecordingWriter(partial) as writer:
+    with RecordingWriter(out) as writer:
         copy_messages(bag, topics, writer)
         for frame in frames:
             intrinsics = Intrinsics(*frame.intrinsics)
@@ -97,8 +92,6 @@ def replay(bag, out, pipeline, topics, namespace=None, log=print):
                     writer.write(f'{namespace}/{OUTPUT_TOPICS[name][0]}', stamp,
                                  output_message(name, result, stamp, frame.frame_id))
                     written[name] += 1
-    _publish(partial, out)
-    shutil.rmtree(staging)
     return {'frames': len(frames), 'written': written, 'skipped': skipped, 'seconds': elapsed}
 
 
@@ -106,13 +99,3 @@ def _skip_all(error, skipped, log):
     log(f'{error}; frame skipped')
     for name in skipped:
         skipped[name] += 1
-
-
-def _publish(partial, out):
-    """Move the finished rosbag2 folder (or, for a .mcap target, its one file) to ``out``."""
-    if out.suffix == '.mcap':
-        (partial / f'{out.stem}.mcap').replace(out)
-    else:
-        if out.exists():
-            shutil.rmtree(out)
-        partial.rename(out)
