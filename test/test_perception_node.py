@@ -11,6 +11,7 @@ from ros_harness import frame, image_message, info_message, make_node, QUIET_S, 
 from sensor_msgs.msg import Image
 from test_hha_node import BAD_INPUTS
 from test_node_bad_inputs import COLOUR_CASES
+import torch
 from visualization_msgs.msg import MarkerArray
 
 from rgbd_perception.geometry.camera import Intrinsics
@@ -227,3 +228,36 @@ def test_deactivate_stops_the_workers_and_activate_serves_again(make_perception)
     client.wait_matched(['rgb/image_raw', 'depth/image_raw', 'rgb/camera_info'])
     send(client, 4.0)
     assert client.wait_for('depth/completed').header.stamp.sec == 4
+
+
+def test_cuda_out_of_memory_skips_the_frame_and_the_next_is_served(make_perception):
+    """An out-of-memory error in a stage: reported, that frame skipped, the node goes on."""
+    client = make_perception(publish_poses=False, publish_mono=False)
+    node = client.node
+    run_group, failures = node.pipeline.run_group, []
+
+    def out_of_memory_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2 GiB')
+        return run_group(*args, **kwargs)
+    node.pipeline.run_group = out_of_memory_once
+    send(client, 1.0)
+    assert client.spin_until(lambda: client.logged)
+    assert 'CUDA out of memory, frame skipped' in client.logged[0]
+    assert node.group_diagnostics['depth'].dropped == 1
+    send(client, 2.0)
+    assert client.wait_for('depth/completed').header.stamp.sec == 2
+
+
+def test_an_out_of_order_frame_is_reported_and_skipped(make_perception):
+    """A frame older than the last one served: reported out of order, nothing published."""
+    client = make_perception(publish_poses=False, publish_mono=False)
+    send(client, 2.0)
+    client.wait_for('depth/completed')
+    client.wait_for('hha/image')
+    send(client, 1.0)
+    client.expect_skipped()
+    assert 'out-of-order stamp 1.000000000' in client.logged[0]
+    send(client, 3.0)
+    assert client.wait_for('depth/completed', 2).header.stamp.sec == 3

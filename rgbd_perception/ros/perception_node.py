@@ -39,7 +39,6 @@ from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseOutputs
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.runtime.latest_worker import LatestWorker
-from rgbd_perception.stages.depth_input import check_colour, depth_to_metres
 from rgbd_perception.stages.pipeline import OUTPUTS, PerceptionPipeline
 
 #: prefix -> (the single node's parameters, the names the pipeline fixes).
@@ -164,16 +163,16 @@ class PerceptionNode(StageNode):
         """
         Decode and check one synchronised frame once; hand it to every stage group's worker.
 
-        Depth is checked and converted to float64 metres here, so a bad frame is reported
-        once and reaches no stage.
+        PerceptionPipeline.prepare checks the depth and colour and copies them to the device
+        once, so a bad frame is reported once and reaches no stage.
         """
         rgb = self.for_input('rgb', image_to_rgb, msgs['rgb'])
         intrinsics = self.for_input('intrinsics', intrinsics_from_camera_info,
                                     msgs['intrinsics'], rgb.shape[:2])
         depth = self.for_input('depth', image_to_numpy, msgs['depth'], DEPTH_ENCODINGS)
-        metres = self.for_input('depth', depth_to_metres, depth, DEPTH_SCALE_16BIT)
-        self.for_input('rgb', check_colour, rgb, metres.shape)
-        frame = (rgb, metres, intrinsics, msgs['rgb'].header, msgs['depth'].header)
+        prepared = self.for_input('depth', self.pipeline.prepare, rgb, depth, intrinsics,
+                                  DEPTH_SCALE_16BIT)
+        frame = (prepared, msgs['rgb'].header, msgs['depth'].header)
         for group, worker in self.workers.items():
             self.group_diagnostics[group].input_received()
             worker.submit(frame)
@@ -183,9 +182,9 @@ class PerceptionNode(StageNode):
 
     def _serve(self, group, frame):
         """Run one stage group on a decoded frame and publish its outputs."""
-        rgb, depth, intrinsics, rgb_header, depth_header = frame
+        prepared, rgb_header, depth_header = frame
         about = 'depth' if group == 'depth' else 'rgb'
-        results = self.for_input(about, self.pipeline.run_group, group, rgb, depth, intrinsics)
+        results = self.for_input(about, self.pipeline.run_group, group, prepared)
         header = depth_header if group == 'depth' else rgb_header
         if 'completed' in results:
             self.publishers_of['completed'].publish(
@@ -197,7 +196,8 @@ class PerceptionNode(StageNode):
             self.publishers_of['mono'].publish(numpy_to_image(results['mono'], '32FC1',
                                                               header=header))
         if 'poses' in results:
-            self.pose_outputs.publish(results['poses'], rgb, intrinsics, header)
+            self.pose_outputs.publish(results['poses'], prepared.rgb, prepared.intrinsics,
+                                      header)
         self._note_output(group, header)
 
     def _note_output(self, group, header):

@@ -92,16 +92,33 @@ class CompletionStage:
         """
         metres = depth_to_metres(depth, depth_scale, self.min_valid_fraction)
         if self.method == 'ip_basic':
-            completed = ip_basic_complete(metres)
-            return np.where(metres > 0, metres, completed).astype(np.float32) \
-                if self.keep_measured else completed
+            return self._ip_basic(metres)
         rgb = check_colour(rgb, metres.shape)
-        rgb_tensor = torch.from_numpy(rgb).to(self.device).permute(2, 0, 1)[None].float() / 255
-        depth_tensor = torch.from_numpy(metres.astype(np.float32)).to(self.device)[None, None]
+        return self.on_device(torch.from_numpy(rgb).to(self.device),
+                              torch.from_numpy(metres).to(self.device)).cpu().numpy()
+
+    def _ip_basic(self, metres):
+        completed = ip_basic_complete(metres)
+        return np.where(metres > 0, metres, completed).astype(np.float32) \
+            if self.keep_measured else completed
+
+    @torch.inference_mode()
+    def on_device(self, rgb, metres):
+        """
+        Complete one frame already on the stage's device (the pipeline's shared tensors).
+
+        rgb: (H, W, 3) uint8 tensor; metres: (H, W) float tensor, 0 = missing, already checked
+        (rgbd_perception.stages.pipeline.PreparedFrame).  Returns (H, W) float32 metres on
+        the device.
+        """
+        if self.method == 'ip_basic':
+            return torch.from_numpy(self._ip_basic(metres.cpu().numpy())).to(self.device)
+        rgb_tensor = rgb.permute(2, 0, 1)[None].float() / 255
+        depth_tensor = metres.float()[None, None]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.half):
             completed = complete_depth(self.model, rgb_tensor, depth_tensor, self.downsample,
                                        self.keep_measured)
-        return completed[0, 0].cpu().numpy()
+        return completed[0, 0]
 
     def warm_up(self, height=480, width=640):
         """Run one synthetic frame so that the first real frame is not slowed by set-up."""

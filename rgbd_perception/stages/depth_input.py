@@ -60,10 +60,14 @@ def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
         metres = np.nan_to_num(metres, nan=0.0)
     else:
         raise DepthError(f'unsupported depth dtype {depth.dtype}')
-    valid_fraction = float(np.count_nonzero(metres)) / metres.size
+    require_valid_fraction(float(np.count_nonzero(metres)) / metres.size, min_valid_fraction)
+    return metres
+
+
+def require_valid_fraction(valid_fraction, min_valid_fraction=0.0):
+    """Raise DepthError when a frame's share of valid depth pixels is 0 or below the minimum."""
     if valid_fraction == 0.0:
         raise DepthError('depth has no valid pixel (all zero or NaN)')
     if valid_fraction < min_valid_fraction:
         raise DepthError(f'only {100 * valid_fraction:.2f} % of the depth is valid '
                          f'(min_valid_fraction {min_valid_fraction})')
-    return metres

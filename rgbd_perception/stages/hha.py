@@ -54,10 +54,21 @@ class HhaStage:
             except DepthError as exc:
                 raise RawDepthError(f'raw depth: {exc}') from exc
             missing = torch.from_numpy(raw_metres == 0).to(self.device)
-        result = self.encoder(torch.from_numpy(metres).to(self.device), intrinsics,
-                              missing=missing, gravity=self.gravity)
+        return self.on_device(torch.from_numpy(metres).to(self.device), intrinsics,
+                              missing).cpu().numpy()
+
+    @torch.inference_mode()
+    def on_device(self, metres, intrinsics, missing=None):
+        """
+        Encode one frame already on the stage's device (the pipeline's shared tensors).
+
+        metres: (H, W) float tensor, 0 = missing, already checked; missing: optional (H, W)
+        bool tensor (see HhaEncoder).  Returns the (H, W, 3) uint8 HHA tensor on the device.
+        """
+        result = self.encoder(metres.double(), intrinsics, missing=missing,
+                              gravity=self.gravity)
         self.last_gravity = result.gravity
-        return result.image.cpu().numpy()
+        return result.image
 
     def warm_up(self, height=480, width=640):
         """Run one synthetic frame so that the first real frame is not slowed by set-up."""

@@ -47,14 +47,17 @@ def predict_image(model, rgb, fx, input_width, half=False):
     """
     Return (H, W) float32 metres of one (H, W, 3) uint8 RGB image with focal fx (pixels).
 
-    Runs on the model's device (fp16 autocast with ``half``), without gradients.
+    rgb: a numpy array, or a tensor on the model's device (then the result is a tensor
+    there too).  Runs on the model's device (fp16 autocast with ``half``), without gradients.
     """
     device = next(model.parameters()).device
-    tensor = torch.from_numpy(rgb).to(device).permute(2, 0, 1)[None].float() / 255
+    on_device = isinstance(rgb, torch.Tensor)
+    tensor = (rgb if on_device else torch.from_numpy(rgb).to(device)).permute(2, 0, 1)[None]
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
-        depth = predict_metres(model, tensor, torch.tensor([float(fx)], device=device),
-                               input_width)
-    return depth[0, 0].float().cpu().numpy()
+        depth = predict_metres(model, tensor.float() / 255,
+                               torch.tensor([float(fx)], device=device), input_width)
+    depth = depth[0, 0].float()
+    return depth if on_device else depth.cpu().numpy()
 
 
 def median_scaled(depth, sparse):
@@ -106,6 +109,17 @@ class MonoDepthStage:
         if sparse is not None:
             depth = median_scaled(depth, sparse)
         return depth.astype(np.float32)
+
+    @torch.inference_mode()
+    def on_device(self, rgb, intrinsics):
+        """
+        Predict one frame already on the stage's device (the pipeline's shared tensors).
+
+        rgb: (H, W, 3) uint8 tensor, already checked.  Returns (H, W) float32 metres on the
+        device.
+        """
+        return predict_image(self.model, rgb, as_intrinsics(intrinsics).fx, self.input_width,
+                             self.half)
 
     def warm_up(self, height=480, width=640):
         """Run one synthetic frame so that the first real frame is not slowed by set-up."""

@@ -14,12 +14,22 @@ replay``:
 Completion runs whenever 'completed' or 'hha' is wanted; the stages run in the order of
 :data:`OUTPUTS`.  Inputs: rgb (H, W, 3) uint8, depth (H, W) uint16 in units of ``depth_scale``
 m or float m (0 / NaN = missing, registered to the colour), intrinsics of the colour camera.
+:meth:`PerceptionPipeline.prepare` checks a frame and copies it to the device once (pinned
+memory, non-blocking on CUDA); the stage groups then share those tensors, and the completed
+depth goes from completion to HHA without leaving the device.
 """
 
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from rgbd_perception.geometry.camera import as_intrinsics
 from rgbd_perception.stages.completion import CompletionStage
-from rgbd_perception.stages.depth_input import check_colour
+from rgbd_perception.stages.depth_input import (check_colour, depth_to_metres,
+                                                require_valid_fraction)
 from rgbd_perception.stages.hha import HhaStage
-from rgbd_perception.stages.mono_depth import MonoDepthStage
+from rgbd_perception.stages.mono_depth import median_scaled, MonoDepthStage
 from rgbd_perception.stages.pose import PoseStage
 
 OUTPUTS = ('completed', 'hha', 'poses', 'mono')
@@ -36,6 +46,25 @@ def parse_outputs(text):
         raise ValueError(f'outputs must be a comma-separated subset of {",".join(OUTPUTS)}, '
                          f'got {text!r}')
     return tuple(name for name in OUTPUTS if name in names)
+
+
+class PreparedFrame(NamedTuple):
+    """
+    One checked frame, on the host and (once) on the pipeline's device.
+
+    rgb (H, W, 3) uint8 and metres (H, W) float64 (0 = missing) numpy arrays; intrinsics an
+    Intrinsics; valid_fraction: share of valid depth pixels; rgb_on_device, metres_on_device
+    and missing_on_device ((H, W) bool, the sensor's holes): the same on the device, shared
+    by the stages that run there (completion, HHA, mono); poses read the host arrays.
+    """
+
+    rgb: np.ndarray
+    metres: np.ndarray
+    intrinsics: object
+    valid_fraction: float
+    rgb_on_device: torch.Tensor
+    metres_on_device: torch.Tensor
+    missing_on_device: torch.Tensor
 
 
 class PerceptionPipeline:
@@ -79,36 +108,59 @@ class PerceptionPipeline:
         for stage in self.stages:
             stage.warm_up()
 
-    def depth_outputs(self, rgb, depth, intrinsics, depth_scale=0.001):
-        """Return {'completed': metres, 'hha': uint8 HHA} for the enabled ones of the two."""
-        completed = self.completion(check_colour(rgb, depth.shape), depth,
-                                    depth_scale=depth_scale)
+    def prepare(self, rgb, depth, intrinsics, depth_scale=0.001):
+        """
+        Check one frame and move it to the device once; return a :class:`PreparedFrame`.
+
+        Raises DepthError / ColourError (InputError) for unusable depth or colour that does
+        not fit it, before any stage runs.
+        """
+        metres = depth_to_metres(depth, depth_scale)
+        rgb = check_colour(rgb, metres.shape)
+        device = self.stages[0].device
+        valid_fraction = float(np.count_nonzero(metres)) / metres.size
+
+        def upload(array):
+            tensor = torch.from_numpy(array)
+            if device.type == 'cuda':
+                return tensor.pin_memory().to(device, non_blocking=True)
+            return tensor.to(device)
+        metres_on_device = upload(metres)
+        return PreparedFrame(rgb, metres, as_intrinsics(intrinsics), valid_fraction,
+                             upload(rgb), metres_on_device, metres_on_device == 0)
+
+    def depth_outputs(self, frame):
+        """Return {'completed': metres, 'hha': uint8 HHA} (the enabled ones) of a frame."""
+        require_valid_fraction(frame.valid_fraction, self.completion.min_valid_fraction)
+        completed = self.completion.on_device(frame.rgb_on_device, frame.metres_on_device)
         results = {'completed': completed} if 'completed' in self.outputs else {}
         if self.hha is not None:
-            results['hha'] = self.hha(completed, intrinsics, raw_depth=depth,
-                                      depth_scale=depth_scale)
-        return results
+            require_valid_fraction(frame.valid_fraction, self.hha.min_valid_fraction)
+            results['hha'] = self.hha.on_device(completed, frame.intrinsics,
+                                                frame.missing_on_device)
+        return {name: result.cpu().numpy() for name, result in results.items()}
 
-    def poses(self, rgb, depth, intrinsics, depth_scale=0.001):
-        """Return the [PoseEstimate] of one frame (built-in detector on the sensor depth)."""
-        return self.pose(rgb, depth, intrinsics, depth_scale=depth_scale)
+    def poses(self, frame):
+        """Return the [PoseEstimate] of a frame (built-in detector on the sensor depth)."""
+        return self.pose(frame.rgb, frame.metres, frame.intrinsics)
 
-    def mono_depth(self, rgb, intrinsics, depth=None, depth_scale=0.001):
+    def mono_depth(self, frame):
         """Return (H, W) float32 metres from colour (median-scaled to depth when enabled)."""
-        sparse = depth if self.mono_scale_from_depth else None
-        return self.mono(rgb, intrinsics, sparse, depth_scale=depth_scale)
+        depth = self.mono.on_device(frame.rgb_on_device, frame.intrinsics).cpu().numpy()
+        return median_scaled(depth, frame.metres) if self.mono_scale_from_depth else depth
 
-    def run_group(self, group, rgb, depth, intrinsics, depth_scale=0.001):
-        """Return {output name: result} of one of :data:`GROUPS` on one frame."""
+    def run_group(self, group, frame):
+        """Return {output name: result} of one of :data:`GROUPS` on a PreparedFrame."""
         if group == 'depth':
-            return self.depth_outputs(rgb, depth, intrinsics, depth_scale)
+            return self.depth_outputs(frame)
         if group == 'poses':
-            return {'poses': self.poses(rgb, depth, intrinsics, depth_scale)}
-        return {'mono': self.mono_depth(rgb, intrinsics, depth, depth_scale)}
+            return {'poses': self.poses(frame)}
+        return {'mono': self.mono_depth(frame)}
 
     def __call__(self, rgb, depth, intrinsics, depth_scale=0.001):
         """Return {output name: result} of every enabled output on one frame."""
+        frame = self.prepare(rgb, depth, intrinsics, depth_scale)
         results = {}
         for group in self.groups():
-            results |= self.run_group(group, rgb, depth, intrinsics, depth_scale)
+            results |= self.run_group(group, frame)
         return results

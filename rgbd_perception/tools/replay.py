@@ -74,11 +74,16 @@ def replay(bag, out, pipeline, topics, namespace=None, log=print):
     with RecordingWriter(out) as writer:
         copy_messages(bag, topics, writer)
         for frame in frames:
-            intrinsics = Intrinsics(*frame.intrinsics)
+            try:
+                prepared = pipeline.prepare(frame.rgb, frame.depth_mm,
+                                            Intrinsics(*frame.intrinsics))
+            except InputError as exc:
+                _skip_all(f'frame at stamp {frame.stamp_ns} ns: {exc}', skipped, log)
+                continue
             for group in pipeline.groups():
                 start = time.perf_counter()
                 try:
-                    results = pipeline.run_group(group, frame.rgb, frame.depth_mm, intrinsics)
+                    results = pipeline.run_group(group, prepared)
                 except InputError as exc:
                     log(f'frame at stamp {frame.stamp_ns} ns: {group} skipped: {exc}')
                     for name in set(skipped) & set(GROUPS[group]):
