@@ -96,7 +96,7 @@ class PerceptionPipeline:
 
     @property
     def stages(self):
-        """The stages built, in running order."""
+        """Return the stages built, in running order."""
         return [s for s in (self.completion, self.hha, self.pose, self.mono) if s is not None]
 
     def groups(self):
