@@ -35,7 +35,7 @@ from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS
 from rgbd_perception.io.images import to_depth_mm
 from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
                                              intrinsics_from_camera_info,
-                                             pinhole_camera_info_fields)
+                                             pinhole_camera_info_fields, stamp_nanoseconds)
 
 DEFAULT_TOPICS = ('rgb/image_raw', 'depth/image_raw', 'rgb/camera_info')
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -63,10 +63,6 @@ class RecordedFrame(NamedTuple):
     rgb_stamp_ns: int | None = None
 
 
-def _stamp_ns(msg):
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
 def _normalised(topic):
     return '/' + topic.lstrip('/')
 
@@ -91,7 +87,7 @@ def _messages(bag, topics):
                 raise RecordingError(f'{bag}: no messages on {missing}; topics there: {present}')
             for connection, _, raw in reader.messages(connections=connections):
                 msg = reader.deserialize(raw, connection.msgtype)
-                by_topic[connection.topic].append((_stamp_ns(msg), msg))
+                by_topic[connection.topic].append((stamp_nanoseconds(msg), msg))
     except RecordingError:
         raise
     except Exception as exc:  # rosbags raises its own error classes per storage backend

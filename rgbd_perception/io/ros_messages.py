@@ -179,3 +179,13 @@ def pinhole_camera_info_fields(intrinsics):
             'k': [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
             'r': [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
             'p': [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]}
+
+
+def header_nanoseconds(header):
+    """Return a std_msgs/Header's stamp as integer nanoseconds (exact, no float rounding)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def stamp_nanoseconds(msg):
+    """Return the header stamp of a message as integer nanoseconds."""
+    return header_nanoseconds(msg.header)

@@ -28,7 +28,7 @@ import torch
 from rgbd_perception.io.catalogue import load_catalogue
 from rgbd_perception.io.data_paths import data_file
 from rgbd_perception.io.image_encodings import DEPTH_ENCODINGS, DEPTH_SCALE_16BIT
-from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
+from rgbd_perception.io.ros_messages import (header_nanoseconds, image_to_numpy, image_to_rgb,
                                              intrinsics_from_camera_info)
 from rgbd_perception.ros.depth_completion_node import COMPLETION_PARAMETERS
 from rgbd_perception.ros.diagnostics import StageDiagnostics
@@ -39,7 +39,8 @@ from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_node import POSE_PARAMETERS, PoseOutputs
 from rgbd_perception.ros.stage_node import run_node, StageNode
 from rgbd_perception.runtime.latest_worker import LatestWorker
-from rgbd_perception.stages.pipeline import OUTPUTS, PerceptionPipeline
+from rgbd_perception.stages.pipeline import (COLOUR_HEADER, OUTPUT_TOPICS, OUTPUTS,
+                                             PerceptionPipeline)
 
 #: prefix -> (the single node's parameters, the names the pipeline fixes).
 STAGE_SECTIONS = {
@@ -92,12 +93,10 @@ class PerceptionNode(StageNode):
     def configure(self):
         """Build the pipeline's stages and the publishers of the enabled outputs."""
         self.pipeline = self._build_pipeline(self.params)
-        self.publishers_of = {}
         outputs = self.pipeline.outputs
-        for name, topic in (('completed', 'depth/completed'), ('hha', 'hha/image'),
-                            ('mono', 'depth/mono')):
-            if name in outputs:
-                self.publishers_of[name] = self.create_publisher(Image, topic, self.output_qos)
+        self.image_publishers = {
+            name: self.create_publisher(Image, OUTPUT_TOPICS[name][0], self.output_qos)
+            for name in outputs if OUTPUT_TOPICS[name][1] is not None}
         self.pose_outputs = PoseOutputs(self, self.pipeline.pose.catalogue, self.params,
                                         'pose.') if 'poses' in outputs else None
         device = self.pipeline.stages[0].device
@@ -185,29 +184,16 @@ class PerceptionNode(StageNode):
         prepared, rgb_header, depth_header = frame
         about = 'depth' if group == 'depth' else 'rgb'
         results = self.for_input(about, self.pipeline.run_group, group, prepared)
-        header = depth_header if group == 'depth' else rgb_header
-        if 'completed' in results:
-            self.publishers_of['completed'].publish(
-                numpy_to_image(results['completed'], '32FC1', header=header))
-        if 'hha' in results:
-            self.publishers_of['hha'].publish(numpy_to_image(results['hha'], 'rgb8',
-                                                             header=header))
-        if 'mono' in results:
-            self.publishers_of['mono'].publish(numpy_to_image(results['mono'], '32FC1',
-                                                              header=header))
-        if 'poses' in results:
-            self.pose_outputs.publish(results['poses'], prepared.rgb, prepared.intrinsics,
-                                      header)
-        self._note_output(group, header)
-
-    def _note_output(self, group, header):
-        now_ns = self.get_clock().now().nanoseconds
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
-        self.group_diagnostics[group].output_published((now_ns - stamp_ns) * 1e-9)
-
-    def wait_idle(self, timeout=None):
-        """Wait until every stage group has served the frames handed to it (tests, replay)."""
-        return all(worker.wait_idle(timeout) for worker in self.workers.values())
+        for name, result in results.items():
+            header = rgb_header if name in COLOUR_HEADER else depth_header
+            if name == 'poses':
+                self.pose_outputs.publish(result, prepared.rgb, prepared.intrinsics, header)
+            else:
+                self.image_publishers[name].publish(
+                    numpy_to_image(result, OUTPUT_TOPICS[name][1], header=header))
+        # The outputs of one group share their header (GROUPS follow COLOUR_HEADER).
+        age_ns = self.get_clock().now().nanoseconds - header_nanoseconds(header)
+        self.group_diagnostics[group].output_published(age_ns * 1e-9)
 
     def destroy_node(self):
         """Stop the stage workers (after the frame each is running), then the node."""

@@ -199,7 +199,7 @@ class StageNode(LifecycleNode):
 
     def run_guarded(self, diagnostics, function, *args):
         """
-        Run ``function(*args)`` as one frame of a stage; return whether it went through.
+        Run ``function(*args)`` as one frame of a stage, counted in ``diagnostics``.
 
         A FrameInputError (from :meth:`for_input`) is reported on its topic, any other error
         as internal on the primary input's topic (CUDA out of memory: the allocator's cache
@@ -212,20 +212,19 @@ class StageNode(LifecycleNode):
         except FrameInputError as exc:
             diagnostics.frame_dropped()
             self.errors.report(exc.topic, exc.error, kind=type(exc.error).__name__)
-            return False
+            return
         except torch.cuda.OutOfMemoryError as exc:
             torch.cuda.empty_cache()
             diagnostics.frame_dropped()
             self.errors.report(self._topic_at(0), f'CUDA out of memory, frame skipped: {exc}',
                                kind='out_of_memory')
-            return False
+            return
         except Exception as exc:  # noqa: B902 - a node must survive any frame
             diagnostics.frame_dropped()
             self.errors.report(self._topic_at(0), f'internal error {type(exc).__name__}: {exc}',
                                kind='internal')
-            return False
+            return
         diagnostics.frame_processed(time.perf_counter() - start)
-        return True
 
     def for_input(self, name, function, *args, **kwargs):
         """

@@ -9,11 +9,7 @@ distinct.
 
 from collections import deque
 
-
-def stamp_nanoseconds(msg):
-    """Return the header stamp of a message as integer nanoseconds."""
-    stamp = msg.header.stamp
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
+from rgbd_perception.io.ros_messages import stamp_nanoseconds
 
 
 class ApproximateRgbdSync:

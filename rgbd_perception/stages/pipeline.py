@@ -33,6 +33,12 @@ from rgbd_perception.stages.mono_depth import median_scaled, MonoDepthStage
 from rgbd_perception.stages.pose import PoseStage
 
 OUTPUTS = ('completed', 'hha', 'poses', 'mono')
+#: Each output's topic (relative to the camera namespace, as the single nodes publish it) and
+#: ROS image encoding (None: poses, a geometry_msgs/PoseArray).
+OUTPUT_TOPICS = {'completed': ('depth/completed', '32FC1'), 'hha': ('hha/image', 'rgb8'),
+                 'poses': ('objects/poses', None), 'mono': ('depth/mono', '32FC1')}
+#: Outputs that carry the colour message's header (the others carry the depth's).
+COLOUR_HEADER = ('poses', 'mono')
 #: Stage groups a caller may run at different paces: the depth group serves 'completed' and
 #: 'hha' together.
 GROUPS = {'depth': ('completed', 'hha'), 'poses': ('poses',), 'mono': ('mono',)}

@@ -32,13 +32,8 @@ from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.geometry.pose import quaternion_xyzw
 from rgbd_perception.io.recordings import (copy_messages, image_message, pose_array_message,
                                            read_recording, RecordingWriter)
-from rgbd_perception.stages.pipeline import GROUPS
+from rgbd_perception.stages.pipeline import COLOUR_HEADER, GROUPS, OUTPUT_TOPICS
 
-#: (topic relative to the namespace, ROS image encoding or None for PoseArray) per output.
-OUTPUT_TOPICS = {'completed': ('depth/completed', '32FC1'), 'hha': ('hha/image', 'rgb8'),
-                 'poses': ('objects/poses', None), 'mono': ('depth/mono', '32FC1')}
-#: Outputs whose header is the colour message's (the others carry the depth's).
-COLOUR_HEADER = ('poses', 'mono')
 DEPTH_SUFFIX = 'depth/image_raw'
 
 
