@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rgbd_perception.geometry.gravity import (estimate_gravity, normal_products,
-                                              rotation_between, WallFloorMoments)
+                                              rotation_between, torch_wall_floor_pass,
+                                              WallFloorMoments)
 
 
 def random_unit_vectors(count, seed):
@@ -196,18 +197,19 @@ def test_incremental_moments_equal_full_passes():
     """Moments updated from the near-threshold normals equal a full pass for nearby y."""
     normals = synthetic_normals(TRUE_GRAVITY, noise=0.3)
     flat, products = normal_products(normals)
+    full_pass = torch_wall_floor_pass(products)
     sin_t, cos_t = math.sin(math.radians(15.0)), math.cos(math.radians(15.0))
-    incremental = WallFloorMoments(flat, products, sin_t, cos_t, band=0.05)
+    incremental = WallFloorMoments(flat, full_pass, sin_t, cos_t, band=0.05)
     rng = np.random.default_rng(3)
     y = unit([0.1, 0.95, -0.3])
     incremental(y)  # full pass at the reference
     for _ in range(5):
         nearby = unit(y + rng.normal(scale=0.015, size=3))
         assert np.linalg.norm(nearby - y) < 0.05
-        full = WallFloorMoments(flat, products, sin_t, cos_t, band=0.05)(nearby)
+        full = WallFloorMoments(flat, full_pass, sin_t, cos_t, band=0.05)(nearby)
         np.testing.assert_allclose(incremental(nearby), full, rtol=0, atol=1e-9)
     assert np.array_equal(incremental.reference_y, y)  # no new full pass was needed
     far = unit([0.0, 1.0, 0.0])
-    full = WallFloorMoments(flat, products, sin_t, cos_t)(far)
+    full = WallFloorMoments(flat, full_pass, sin_t, cos_t)(far)
     np.testing.assert_allclose(incremental(far), full, rtol=0, atol=1e-9)
     assert np.array_equal(incremental.reference_y, far)

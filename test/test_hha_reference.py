@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rgbd_perception.cli import main
-from rgbd_perception.geometry import box_filter, hha as hha_module
+from rgbd_perception.geometry import box_filter, normals
 from rgbd_perception.geometry.camera import Intrinsics
 from rgbd_perception.io.images import read_rgb
 from rgbd_perception.stages.hha import HhaStage
@@ -48,10 +48,10 @@ def test_raw_depth_mask_changes_the_angle_channel(reference):
 
 
 def test_cumsum_box_filter_gives_the_same_image(reference, monkeypatch):
-    """The CUDA box-sum path (prefix sums), run on the CPU, reproduces MATLAB too."""
+    """The torch path with the CUDA box sums (prefix sums), run on the CPU, reproduces MATLAB."""
     depth, _, matlab = reference
-    monkeypatch.setattr(hha_module, 'box_sum', box_filter.box_sum_cumsum)
-    hha = HhaStage(device='cpu')(depth, NYU, depth_scale=NYU_DEPTH_SCALE)
+    monkeypatch.setattr(normals, 'box_sum', box_filter.box_sum_cumsum)
+    hha = HhaStage(device='cpu', use_numba=False)(depth, NYU, depth_scale=NYU_DEPTH_SCALE)
     assert np.array_equal(hha, matlab)
 
 

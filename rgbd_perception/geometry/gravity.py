@@ -45,6 +45,23 @@ def symmetric_matrix(entries):
     return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
 
 
+def torch_wall_floor_pass(products, classify=classify_normals):
+    """
+    Return the full classification pass of :class:`WallFloorMoments`, in torch.
+
+    products: (6, P) outer products of the normals (:func:`normal_products`); classify:
+    :func:`classify_normals` or a compiled version of it. The pass maps (flat (3, P), y (3,)
+    tensor, sin_t, cos_t, band) to the (6,) entries of sum_wall n n^T - sum_floor n n^T, and
+    the (K,) indices and (K,) float64 weights (:func:`wall_minus_floor_weights`) of the
+    normals within ``band`` of a threshold (see :func:`classify_normals`).
+    """
+    def full_pass(flat, y, sin_t, cos_t, band):
+        weights, near = classify(flat, y, sin_t, cos_t, band)
+        indices = torch.nonzero(near).squeeze(1)
+        return products @ weights, indices, torch.index_select(weights, 0, indices)
+    return full_pass
+
+
 class WallFloorMoments:
     """
     The matrix sum_wall n n^T - sum_floor n n^T of one stage, for successive y.
@@ -54,14 +71,14 @@ class WallFloorMoments:
     reference, no other normal can change class (|n . y| moves by at most |y - y_ref|),
     so only the remembered ones are re-classified and the sum updated: the same
     classification as a full pass, at a fraction of the cost.
-    flat, products: from :func:`normal_products`; classify: :func:`classify_normals` or a
-    compiled version of it (used for the full passes).
+    flat: (3, P) float64 tensor of normals (NaN set to 0); full_pass: see
+    :func:`torch_wall_floor_pass` (or the compiled CPU pass of geometry.hha_cpu, whose
+    numpy results are accepted too).
     """
 
-    def __init__(self, flat, products, sin_t, cos_t, band=0.02, classify=classify_normals):
-        self.flat, self.products = flat, products
+    def __init__(self, flat, full_pass, sin_t, cos_t, band=0.02):
+        self.flat, self.full_pass = flat, full_pass
         self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
-        self.classify = classify
         self.reference_y = None
 
     def __call__(self, y):
@@ -73,12 +90,12 @@ class WallFloorMoments:
                                           self.band)
             update = self.near_products @ (weights - self.near_weights)
             return symmetric_matrix(self.reference_entries + update)
-        weights, near = self.classify(self.flat, y_tensor, self.sin_t, self.cos_t, self.band)
-        near = torch.nonzero(near).squeeze(1)
+        entries, near, self.near_weights = (
+            torch.as_tensor(value, device=self.flat.device)
+            for value in self.full_pass(self.flat, y_tensor, self.sin_t, self.cos_t, self.band))
         self.near_flat = torch.index_select(self.flat, 1, near)
         self.near_products = outer_products(self.near_flat)
-        self.near_weights = torch.index_select(weights, 0, near)
-        self.reference_entries = self.products @ weights
+        self.reference_entries = entries
         self.reference_y = np.array(y, dtype=np.float64)
         return symmetric_matrix(self.reference_entries)
 
@@ -89,18 +106,19 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
     Estimate the gravity direction (pointing down) in the camera optical frame.
 
     normals: (3, H, W) float64 unit normals, NaN where undefined. Returns a (3,) float64
-    numpy unit vector; see :func:`gravity_from_normal_products`.
+    numpy unit vector; see :func:`gravity_from_normals`.
     """
-    return gravity_from_normal_products(*normal_products(normals), initial=initial,
-                                        thresholds_deg=thresholds_deg, iterations=iterations)
+    flat, products = normal_products(normals)
+    return gravity_from_normals(flat, torch_wall_floor_pass(products), initial=initial,
+                                thresholds_deg=thresholds_deg, iterations=iterations)
 
 
-def gravity_from_normal_products(flat, products, initial=(0.0, 1.0, 0.0),
-                                 thresholds_deg=(45.0, 15.0), iterations=(5, 5),
-                                 classify=classify_normals):
+def gravity_from_normals(flat, full_pass, initial=(0.0, 1.0, 0.0),
+                         thresholds_deg=(45.0, 15.0), iterations=(5, 5)):
     """
-    Estimate gravity from the outputs of :func:`normal_products` (reference ``getYDir``).
+    Estimate gravity from (3, P) normals with NaN set to 0 (reference ``getYDir``).
 
+    full_pass: the classification pass of :class:`WallFloorMoments`.
     Each iteration sets y to the eigenvector of sum_wall n n^T - sum_floor n n^T with the
     smallest eigenvalue, keeping the sign of the previous y. An iteration that leaves y
     unchanged is a fixed point, so the rest of its stage is skipped (it would repeat it
@@ -108,8 +126,8 @@ def gravity_from_normal_products(flat, products, initial=(0.0, 1.0, 0.0),
     """
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
-        matrix_of = WallFloorMoments(flat, products, math.sin(math.radians(threshold)),
-                                     math.cos(math.radians(threshold)), classify=classify)
+        matrix_of = WallFloorMoments(flat, full_pass, math.sin(math.radians(threshold)),
+                                     math.cos(math.radians(threshold)))
         for _ in range(count):
             eigenvalues, eigenvectors = np.linalg.eigh(matrix_of(y))
             candidate = eigenvectors[:, np.argmin(eigenvalues)]

@@ -8,16 +8,22 @@ tensor's device; rounding is MATLAB's ``uint8`` (half away from zero, saturating
 """
 
 from dataclasses import dataclass
+import threading
 
 import numpy as np
 import torch
 
-from rgbd_perception.geometry.box_filter import box_sum
 from rgbd_perception.geometry.camera import ray_slopes
-from rgbd_perception.geometry.gravity import (classify_normals,
-                                              gravity_from_normal_products, normal_products,
-                                              rotation_between)
-from rgbd_perception.geometry.normals import moment_planes, oriented_normals, unit_normals
+from rgbd_perception.geometry.gravity import (classify_normals, gravity_from_normals,
+                                              normal_products, rotation_between,
+                                              torch_wall_floor_pass)
+from rgbd_perception.geometry.normals import (moment_planes, oriented_normals, unit_normals,
+                                              window_sums)
+
+try:
+    from rgbd_perception.geometry import hha_cpu
+except ImportError:  # numba not installed (a ROS install without python3-numba): torch only
+    hha_cpu = None
 
 ANGLE_NORMAL_RADIUS = 3      # 7x7 window for the normals of the angle channel
 GRAVITY_NORMAL_RADIUS = 10   # 21x21 window for the normals that estimate gravity
@@ -67,14 +73,14 @@ def gravity_normal_products(sums):
     return normal_products(unit_normals(sums))
 
 
-class HhaEncoder:
+class TorchHhaKernels:
     """
-    HHA encoder whose element-wise kernels run eagerly or fused by ``torch.compile``.
+    The per-pixel steps of the encoder as torch ops, on any device.
 
-    compile_kernels: False runs plain torch ops; True fuses the per-pixel parts (moment planes,
-    normal solve, gravity classification, channels) with ``torch.compile`` once per image
-    size (a one-off compile of tens of seconds; needs a C++ compiler, or Triton on CUDA).
-    Both modes produce the same images (tested).
+    compile_kernels: False runs plain torch ops; True fuses each step with ``torch.compile``
+    once per image size (a one-off compile of tens of seconds; needs a C++ compiler, or
+    Triton on CUDA). Tensors: depth_cm (H, W) float64 cm, valid (H, W) bool, ray slopes a
+    (1, W) and b (H, 1), moment planes (9, H, W); all on the depth's device.
     """
 
     def __init__(self, compile_kernels=False):
@@ -85,6 +91,87 @@ class HhaEncoder:
         self._gravity_normal_products = wrap(gravity_normal_products)
         self._classify_normals = wrap(classify_normals)
         self._channels = wrap(hha_channels)
+
+    def fit_inputs(self, depth_cm, valid, a, b):
+        """Return what the normal fits need: (depth_cm, a, b, the (9, H, W) moment planes)."""
+        return depth_cm, a, b, self._moment_planes(depth_cm, valid, a, b)
+
+    def gravity_normals(self, inputs):
+        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
+        flat, products = self._gravity_normal_products(
+            window_sums(inputs[3], GRAVITY_NORMAL_RADIUS))
+        return flat, torch_wall_floor_pass(products, self._classify_normals)
+
+    def image(self, inputs, gravity, height_axis):
+        """Return the (H, W, 3) uint8 HHA image; gravity, height_axis: (3,) numpy."""
+        depth_cm, a, b, planes = inputs
+        device = depth_cm.device
+        points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
+        normals = self._oriented_normals(window_sums(planes, ANGLE_NORMAL_RADIUS), points)
+        return self._channels(depth_cm, points, normals, torch.as_tensor(gravity, device=device),
+                              torch.as_tensor(height_axis, device=device))
+
+
+class NumbaHhaKernels:
+    """
+    The steps of :class:`TorchHhaKernels` by the fused numba kernels, for CPU tensors.
+
+    The kernels of :mod:`rgbd_perception.geometry.hha_cpu` give the same images without
+    full-frame intermediates. Its fit inputs are the numpy views (depth_cm, valid, a, b).
+
+    The gravity normals live in a buffer kept from one frame to the next (per image size),
+    so one instance serves one frame at a time (the encoder holds a lock).
+    """
+
+    def __init__(self):
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype=np.float64):
+        """Return the kept numpy buffer ``name`` of this shape (allocated on first use)."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._buffers[name] = np.empty(shape, dtype=dtype)
+        return buffer
+
+    @staticmethod
+    def fit_inputs(depth_cm, valid, a, b):
+        """Return the numpy views (depth_cm (H, W), valid (H, W), a (W,), b (H,))."""
+        return depth_cm.numpy(), valid.numpy(), a.numpy()[0], b.numpy()[:, 0]
+
+    def gravity_normals(self, inputs):
+        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
+        count = inputs[0].size
+        flat = hha_cpu.flat_normals(*inputs, GRAVITY_NORMAL_RADIUS,
+                                    self._buffer('flat', (3, count)))
+        return torch.from_numpy(flat), self._wall_floor_pass
+
+    @staticmethod
+    def _wall_floor_pass(flat, y, sin_t, cos_t, band):
+        return hha_cpu.wall_floor_pass(flat.numpy(), y.numpy(), sin_t, cos_t, band)
+
+    @staticmethod
+    def image(inputs, gravity, height_axis):
+        """Return the (H, W, 3) uint8 HHA image; gravity, height_axis: (3,) numpy."""
+        return torch.from_numpy(hha_cpu.hha_image(
+            *inputs, ANGLE_NORMAL_RADIUS, np.ascontiguousarray(gravity, dtype=np.float64),
+            np.ascontiguousarray(height_axis, dtype=np.float64)))
+
+
+class HhaEncoder:
+    """
+    HHA encoder (the reference ``saveHHA`` steps) with interchangeable per-pixel kernels.
+
+    CPU tensors use :class:`NumbaHhaKernels` when numba is importable, unless
+    ``compile_kernels`` asks for torch.compile or ``use_numba`` is False; everything else
+    uses :class:`TorchHhaKernels`. All kernels produce the same images (tested).
+    """
+
+    def __init__(self, compile_kernels=False, use_numba=True):
+        self.torch_kernels = TorchHhaKernels(compile_kernels)
+        self.numba_kernels = (NumbaHhaKernels()
+                              if use_numba and not compile_kernels and hha_cpu is not None
+                              else None)
+        self._lock = threading.Lock()  # the numba kernels' buffers serve one frame at a time
 
     def __call__(self, depth_m, intrinsics, missing=None, gravity=None):
         """
@@ -99,25 +186,25 @@ class HhaEncoder:
         when None it is estimated from the frame with the reference two-stage algorithm.
         Returns an :class:`HhaResult`.
         """
+        with self._lock:
+            return self._encode(depth_m, intrinsics, missing, gravity)
+
+    def _encode(self, depth_m, intrinsics, missing, gravity):
         device = depth_m.device
-        depth_cm = depth_m * 100.0
+        kernels = (self.numba_kernels if self.numba_kernels is not None and device.type == 'cpu'
+                   else self.torch_kernels)
+        depth_cm = (depth_m * 100.0).contiguous()
         if missing is None:
             missing = depth_m == 0
         a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_cm.shape))
-        points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
-        planes = self._moment_planes(depth_cm, ~missing, a, b)
-        normals = self._oriented_normals(box_sum(planes, ANGLE_NORMAL_RADIUS), points)
+        inputs = kernels.fit_inputs(depth_cm, (~missing).contiguous(), a, b)
         if gravity is None:
-            flat, products = self._gravity_normal_products(
-                box_sum(planes, GRAVITY_NORMAL_RADIUS))
-            gravity = gravity_from_normal_products(flat, products, initial=INITIAL_GRAVITY,
-                                                   classify=self._classify_normals)
+            flat, full_pass = kernels.gravity_normals(inputs)
+            gravity = gravity_from_normals(flat, full_pass, initial=INITIAL_GRAVITY)
         else:
             gravity = np.asarray(gravity, dtype=np.float64)
             gravity = gravity / np.linalg.norm(gravity)
         # Height is y of the points rotated so that gravity maps onto the camera's y axis.
         height_axis = rotation_between(INITIAL_GRAVITY, gravity)[:, 1]
-        image = self._channels(depth_cm, points, normals,
-                               torch.as_tensor(gravity, device=device),
-                               torch.as_tensor(height_axis, device=device))
+        image = kernels.image(inputs, gravity, height_axis)
         return HhaResult(image=image, gravity=gravity)

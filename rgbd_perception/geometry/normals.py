@@ -9,6 +9,11 @@ reference ``computeNormalsSquareSupport`` of rgbdutils, including its orientatio
 
 import torch
 
+from rgbd_perception.geometry.box_filter import box_sum
+
+COUNT_TERM = 5     # the moment plane of the valid-pixel weights (its sums count the pixels)
+SPARSE_WINDOW = 2  # windows with at most this many valid pixels are summed exactly
+
 
 def moment_planes(depth_cm, valid, a, b):
     """
@@ -23,6 +28,31 @@ def moment_planes(depth_cm, valid, a, b):
     b_w = b * weight
     return torch.stack((a * a_w, a * b_w, a_w, b * b_w, b_w, weight,
                         a * inv_z, b * inv_z, inv_z))
+
+
+def window_sums(planes, radius):
+    """
+    Sum the moment planes over (2r+1) x (2r+1) windows as MATLAB's ``filter2`` does.
+
+    planes: (9, H, W) float64 from :func:`moment_planes`. Returns (9, H, W) float64.
+    Running or prefix sums (:func:`box_sum`) leave residues of ~1e-16 of the values that
+    passed through a window, which decide the fit where a window holds almost nothing: an
+    empty window must give exact zeros (an undefined normal), and a window of one or two
+    valid pixels an exact sum (the normal MATLAB derives from it). Those windows (count <=
+    ``SPARSE_WINDOW``; counts of 0/1 weights are exact in any summation) are summed
+    directly: a sum of at most two non-zero terms is the same in every order.
+    """
+    sums = box_sum(planes, radius)
+    count = sums[COUNT_TERM]
+    sums.masked_fill_((count == 0).expand_as(sums), 0.0)
+    rows, cols = torch.nonzero((count > 0) & (count <= SPARSE_WINDOW), as_tuple=True)
+    if rows.numel():
+        offsets = torch.arange(2 * radius + 1, device=planes.device)
+        padded = torch.nn.functional.pad(planes, (radius, radius, radius, radius))
+        windows = padded[:, rows[:, None, None] + offsets[:, None],
+                         cols[:, None, None] + offsets]            # (9, K, 2r+1, 2r+1)
+        sums[:, rows, cols] = windows.sum((2, 3))
+    return sums
 
 
 def unit_normals(sums):

@@ -16,13 +16,14 @@ class HhaStage:
     device: 'auto', 'cpu', 'cuda' or 'cuda:N'. gravity: optional fixed (3,) direction of
     gravity (down) in the camera optical frame; None estimates it per frame.
     min_valid_fraction: frames with less valid depth are rejected with DepthError.
-    compile_kernels: fuse the per-pixel kernels with torch.compile (see HhaEncoder).
+    compile_kernels: fuse the per-pixel kernels with torch.compile; use_numba: False keeps
+    the CPU on the torch kernels instead of the numba ones (see HhaEncoder).
     """
 
     def __init__(self, device='auto', gravity=None, min_valid_fraction=0.0,
-                 compile_kernels=False):
+                 compile_kernels=False, use_numba=True):
         self.device = resolve_device(device)
-        self.encoder = HhaEncoder(compile_kernels=compile_kernels)
+        self.encoder = HhaEncoder(compile_kernels=compile_kernels, use_numba=use_numba)
         if gravity is not None:
             gravity = np.asarray(gravity, dtype=np.float64).reshape(-1)
             if gravity.shape != (3,) or not np.isfinite(gravity).all() or not gravity.any():

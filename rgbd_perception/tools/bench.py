@@ -19,7 +19,7 @@ def latency_summary(seconds):
 
 def format_summary(label, summary):
     """One line: label, frame count, median/p90/p99 in ms."""
-    return (f"{label:<34} n={summary['n']:<4} median {summary['median']:8.2f} ms   "
+    return (f"{label:<36} n={summary['n']:<4} median {summary['median']:8.2f} ms   "
             f"p90 {summary['p90']:8.2f} ms   p99 {summary['p99']:8.2f} ms")
 
 
@@ -63,7 +63,12 @@ def _baseline_port(directory):
 
 
 def run_hha_benchmark(args):
-    """Time the HHA stage (and optionally the public port and the node's ROS overhead)."""
+    """
+    Time the HHA stage and, in the same run, its baselines.
+
+    On the CPU also its torch kernels (what the numba kernels replace); optionally the
+    public Python port and the node's ROS overhead.
+    """
     import torch
 
     from rgbd_perception.stages.hha import HhaStage
@@ -78,6 +83,12 @@ def run_hha_benchmark(args):
         lambda d: stage(d, intrinsics, depth_scale=scale), depths, args.frames, args.warmup,
         sync))
     print(format_summary(f'rgbd_perception HHA ({stage.device})', ours))
+    if stage.encoder.numba_kernels is not None and stage.device.type == 'cpu':
+        torch_stage = HhaStage(device='cpu', use_numba=False)
+        eager = latency_summary(_time_calls(
+            lambda d: torch_stage(d, intrinsics, depth_scale=scale), depths, args.frames,
+            args.warmup))
+        print(format_summary('rgbd_perception HHA (torch kernels)', eager))
     if args.baseline_port:
         get_hha = _baseline_port(args.baseline_port)
         camera = intrinsics.with_origin(1).matrix()  # the port follows MATLAB's 1-based grid
