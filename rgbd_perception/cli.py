@@ -194,7 +194,9 @@ def build_parser():
                       help='--ros-args ... (remaps, __ns, -p, --params-file)')
 
     bench = commands.add_parser('bench', help='latency statistics of a stage')
-    bench.add_argument('stage', choices=['hha', 'completion', 'mono-depth', 'pose', 'pipeline'])
+    bench.add_argument('stage', choices=['hha', 'completion', 'mono-depth', 'pose', 'pipeline',
+                                         'all'],
+                       help='one stage, the pipeline node, or all stages in one table')
     bench.add_argument('--frames', type=int, default=50, help='timed frames (default 50)')
     bench.add_argument('--warmup', type=int, default=3, help='untimed frames first')
     bench.add_argument('--depth', nargs='+', help='depth files to time (default: the '
@@ -410,7 +412,8 @@ def _run_bench(args):
     from rgbd_perception.tools import bench
 
     runners = {'hha': bench.run_hha_benchmark, 'completion': bench.run_completion_benchmark,
-               'mono-depth': bench.run_mono_depth_benchmark, 'pose': bench.run_pose_benchmark}
+               'mono-depth': bench.run_mono_depth_benchmark, 'pose': bench.run_pose_benchmark,
+               'all': bench.run_all_benchmarks}
     runners[args.stage](args)
 
 

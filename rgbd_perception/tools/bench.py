@@ -23,6 +23,31 @@ def format_summary(label, summary):
             f"p90 {summary['p90']:8.2f} ms   p99 {summary['p99']:8.2f} ms")
 
 
+class BenchReport:
+    """The rows of one benchmark run: each printed when measured, all as one table at the end."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, label, summary):
+        """Print and keep one row: label and a :func:`latency_summary`."""
+        print(format_summary(label, summary))
+        self.rows.append((label, summary))
+
+    def table(self):
+        """Return the rows as one Markdown table: label, n, median, p90, p99 in ms."""
+        lines = ['| what | n | median ms | p90 ms | p99 ms |', '|---|---|---|---|---|']
+        lines += [f"| {label} | {summary['n']} | {summary['median']:.2f} | "
+                  f"{summary['p90']:.2f} | {summary['p99']:.2f} |"
+                  for label, summary in self.rows]
+        return '\n'.join(lines)
+
+
+def _per_object(summary, objects):
+    """Return a frame :func:`latency_summary` divided by the mean objects per frame."""
+    return {key: value / objects if key != 'n' else value for key, value in summary.items()}
+
+
 def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
     for index in range(warmup):
         function(inputs[index % len(inputs)])
@@ -62,7 +87,7 @@ def _baseline_port(directory):
         sys.path.remove(str(directory))
 
 
-def run_hha_benchmark(args):
+def run_hha_benchmark(args, report=None):
     """
     Time the HHA stage and, in the same run, its baselines.
 
@@ -82,27 +107,28 @@ def run_hha_benchmark(args):
     ours = latency_summary(_time_calls(
         lambda d: stage(d, intrinsics, depth_scale=scale), depths, args.frames, args.warmup,
         sync))
-    print(format_summary(f'rgbd_perception HHA ({stage.device})', ours))
+    report = report or BenchReport()
+    report.add(f'rgbd_perception HHA ({stage.device})', ours)
     if stage.encoder.numba_kernels is not None and stage.device.type == 'cpu':
         torch_stage = HhaStage(device='cpu', use_numba=False)
         eager = latency_summary(_time_calls(
             lambda d: torch_stage(d, intrinsics, depth_scale=scale), depths, args.frames,
             args.warmup))
-        print(format_summary('rgbd_perception HHA (torch kernels)', eager))
+        report.add('rgbd_perception HHA (torch kernels)', eager)
     if args.baseline_port:
         get_hha = _baseline_port(args.baseline_port)
         camera = intrinsics.with_origin(1).matrix()  # the port follows MATLAB's 1-based grid
         metres = [d.astype(np.float64) * scale for d in depths]
         port = latency_summary(_time_calls(lambda d: get_hha(camera, d, d), metres,
                                            args.baseline_frames, 0))
-        print(format_summary('public Python port (getHHA)', port))
+        report.add('public Python port (getHHA)', port)
         print(f"speed-up (median): {port['median'] / ours['median']:.1f}x")
     if args.node_overhead:
         from rgbd_perception.ros.overhead import measure_node_overhead
 
         hha = stage(depths[0], intrinsics, depth_scale=scale)
         for label, durations in measure_node_overhead(depths[0], hha, args.frames).items():
-            print(format_summary(label, latency_summary(durations)))
+            report.add(label, latency_summary(durations))
 
 
 def _completion_frames(args):
@@ -120,7 +146,7 @@ def _completion_frames(args):
     return [f.rgb for f in frames], [f.depth_mm for f in frames], 0.001
 
 
-def run_completion_benchmark(args):
+def run_completion_benchmark(args, report=None):
     """Time the learned completion and, in the same run, the IP-Basic baseline."""
     import torch
 
@@ -139,15 +165,16 @@ def run_completion_benchmark(args):
     pairs = list(zip(rgbs, depths))
     ours = latency_summary(_time_calls(lambda pair: model(*pair, depth_scale=scale), pairs,
                                        args.frames, args.warmup, sync))
-    print(format_summary(f'VanishingDepthNet ({model.device})', ours))
+    report = report or BenchReport()
+    report.add(f'VanishingDepthNet ({model.device})', ours)
     classical = CompletionStage('ip_basic')
     baseline = latency_summary(_time_calls(lambda pair: classical(*pair, depth_scale=scale),
                                            pairs, args.frames, args.warmup))
-    print(format_summary('IP-Basic (cpu)', baseline))
+    report.add('IP-Basic (cpu)', baseline)
     print(f"model / IP-Basic time (median): {ours['median'] / baseline['median']:.2f}")
 
 
-def run_mono_depth_benchmark(args):
+def run_mono_depth_benchmark(args, report=None):
     """Time monocular depth per frame (--rgb files with --intrinsics, or the VGA sample)."""
     import torch
 
@@ -173,7 +200,7 @@ def run_mono_depth_benchmark(args):
           f'{stage.input_width}, torch threads {torch.get_num_threads()}')
     summary = latency_summary(_time_calls(lambda rgb: stage(rgb, intrinsics), rgbs,
                                           args.frames, args.warmup, sync))
-    print(format_summary(f'MonoDepthNet ({stage.device})', summary))
+    (report or BenchReport()).add(f'MonoDepthNet ({stage.device})', summary)
 
 
 def _pose_frames(sample_dir):
@@ -188,7 +215,7 @@ def _pose_frames(sample_dir):
             for frame in read_bop_sequence(sample_dir)]
 
 
-def run_pose_benchmark(args):
+def run_pose_benchmark(args, report=None):
     """Time the pose stage per frame and per object, given detections and built-in detector."""
     import torch
 
@@ -203,6 +230,7 @@ def run_pose_benchmark(args):
     catalogue = load_catalogue(data_file(args.objects or 'config/objects/demo.yaml'),
                                args.mesh_dir)
     objects = float(np.mean([len(f[3]) for f in frames]))
+    report = report or BenchReport()
     for refine in (True, False):
         stage = PoseStage(catalogue, args.weights, device=args.device, refine=refine,
                           hypotheses=args.hypotheses)
@@ -216,8 +244,26 @@ def run_pose_benchmark(args):
         label = 'ICP' if refine else 'no ICP'
         given = latency_summary(_time_calls(
             lambda f: stage(f[0], f[1], f[2], f[3]), frames, args.frames, args.warmup, sync))
-        print(format_summary(f'given detections, {label}, frame', given))
-        print(f"{'':<34} per object: median {given['median'] / objects:.2f} ms")
+        report.add(f'pose, given detections, {label}, frame', given)
+        report.add(f'pose, given detections, {label}, per object', _per_object(given, objects))
         built_in = latency_summary(_time_calls(
             lambda f: stage(f[0], f[1], f[2]), frames, args.frames, args.warmup, sync))
-        print(format_summary(f'built-in detector, {label}, frame', built_in))
+        report.add(f'pose, built-in detector, {label}, frame', built_in)
+
+
+def run_all_benchmarks(args):
+    """
+    Time every stage on the bundled sample with its baselines, then print one table.
+
+    HHA (numba and torch kernels; the public port with --baseline-port), completion with
+    IP-Basic, monocular depth, poses (needs the rendered sample of ``--sample-dir``).
+    """
+    if args.weights or args.depth or args.rgb:
+        raise ValueError('bench all times the bundled weights on the bundled sample: '
+                         '--weights, --depth and --rgb belong to single-stage benchmarks')
+    report = BenchReport()
+    for run in (run_hha_benchmark, run_completion_benchmark, run_mono_depth_benchmark,
+                run_pose_benchmark):
+        run(args, report)
+    print(f'\nall stages, device {args.device}, {args.frames} timed frames each:')
+    print(report.table())
