@@ -16,6 +16,7 @@ import numpy as np
 
 from rgbd_perception.errors import InputError
 from rgbd_perception.runtime.device import DEVICE_CHOICES
+from rgbd_perception.runtime.onnx_models import RUNTIMES
 from rgbd_perception.stages.pipeline import OUTPUTS as PIPELINE_OUTPUTS
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
@@ -40,6 +41,12 @@ def _add_device(parser, compile_option=True):
                                  'of tens of seconds per image size)')
 
 
+def _add_runtime(parser):
+    parser.add_argument('--runtime', choices=RUNTIMES, default='torch',
+                        help='torch (default) or onnxruntime: the model exported to ONNX on '
+                             'first use (cached by its weights), CPU fp32 only')
+
+
 def _add_completion_options(parser, method_option=True):
     if method_option:
         parser.add_argument('--method', choices=('model', 'ip_basic'), default='model',
@@ -50,6 +57,7 @@ def _add_completion_options(parser, method_option=True):
     parser.add_argument('--weights', help='exported weights (.safetensors) of the model (default: '
                         'the bundled small model)')
     parser.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    _add_runtime(parser)
     parser.add_argument('--downsample', type=int, default=0,
                         help='the model runs at the input size / this factor (default 0: '
                              "the factor the weights' manifest names)")
@@ -144,6 +152,7 @@ def build_parser():
     mono.add_argument('--sparse-depth', nargs='+', help='depth files, one per --rgb, whose '
                       'median sets the scale (optional)')
     mono.add_argument('--half', action='store_true', help='fp16 on CUDA')
+    _add_runtime(mono)
     _add_intrinsics(mono)
     _add_depth_scale(mono)
     _add_device(mono, compile_option=False)
@@ -319,7 +328,7 @@ def _run_complete(args):
     _check_depth_outputs(args, len(args.depth))
     stage = CompletionStage(args.method, weights=args.weights, device=args.device,
                             half=args.half, downsample=args.downsample,
-                            keep_measured=not args.replace_measured)
+                            keep_measured=not args.replace_measured, runtime=args.runtime)
 
     def complete(index, depth_path):
         rgb = read_rgb(args.rgb[index]) if needs_rgb else None
@@ -340,7 +349,8 @@ def _run_mono_depth(args):
         raise CommandError(f'--sparse-depth needs one file per --rgb ({len(args.rgb)}), got '
                            f'{len(args.sparse_depth)}')
     _check_depth_outputs(args, len(args.rgb))
-    stage = MonoDepthStage(args.weights, device=args.device, half=args.half)
+    stage = MonoDepthStage(args.weights, device=args.device, half=args.half,
+                           runtime=args.runtime)
 
     def estimate(index, rgb_path):
         rgb = read_rgb(rgb_path)

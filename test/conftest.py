@@ -9,6 +9,9 @@ from rgbd_perception.ros.environment import configure_venv_middleware
 
 # A distinct ROS domain per test run, so parallel runs and other ROS users never cross.
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
+# Exported ONNX models go to the checkout's ignored cache, not the user's home.
+os.environ.setdefault('RGBD_PERCEPTION_CACHE',
+                      str(Path(__file__).resolve().parents[1] / '.cache' / 'test_runtime'))
 configure_venv_middleware()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / 'shared' / 'data'

@@ -1,21 +1,25 @@
 """`rgbd-perception bench all`: every stage with its baselines in one table."""
 
+import pytest
+
 from rgbd_perception.cli import main
 
 
 def test_bench_all_times_every_stage_in_one_table(ball_scene, capsys):
-    """One frame per stage on the CPU: HHA, completion + IP-Basic, mono, poses, one table."""
+    """One frame per stage and runtime on the CPU: HHA, completion + IP-Basic, mono, poses."""
+    pytest.importorskip('onnxruntime')
     assert main(['bench', 'all', '--frames', '1', '--warmup', '0', '--device', 'cpu',
                  '--sample-dir', str(ball_scene)]) == 0
     out = capsys.readouterr().out
     table = out[out.index('all stages, device cpu, 1 timed frames each:'):].splitlines()[1:]
     assert table[:2] == ['| what | n | median ms | p90 ms | p99 ms |', '|---|---|---|---|---|']
     labels = [row.split(' | ')[0].lstrip('| ') for row in table[2:]]
-    assert labels[:4] == ['rgbd_perception HHA (cpu)', 'rgbd_perception HHA (torch kernels)',
-                          'VanishingDepthNet (cpu)', 'IP-Basic (cpu)']
-    assert 'MonoDepthNet (cpu)' in labels
+    assert labels[:5] == ['rgbd_perception HHA (cpu)', 'rgbd_perception HHA (torch kernels)',
+                          'VanishingDepthNet (cpu, torch)', 'VanishingDepthNet (cpu, onnxruntime)',
+                          'IP-Basic (cpu)']
+    assert labels[5:7] == ['MonoDepthNet (cpu, torch)', 'MonoDepthNet (cpu, onnxruntime)']
     assert 'pose, given detections, ICP, per object' in labels
-    assert len(labels) == 11
+    assert len(labels) == 13
     for row in table[2:]:
         median, p90, p99 = (float(cell) for cell in row.strip('| ').split(' | ')[2:])
         assert 0 < median <= p90 <= p99

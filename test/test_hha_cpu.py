@@ -148,3 +148,29 @@ def test_column_chunks_cover_the_row_in_order(width, chunks):
     if width >= 10 * chunks and chunks > 1:
         sizes = np.diff(bounds)
         assert (np.diff(sizes) <= 1).all() and sizes[0] > sizes[-1]
+
+
+def _encode_in_child(queue):
+    """Run in a forked child: collect garbage, encode a small frame, report its image sum."""
+    import gc
+
+    gc.collect()
+    depth = torch.from_numpy(synthetic_depth((30, 40), seed=2, hole_fraction=0.2))
+    queue.put(int(HhaEncoder()(depth, Intrinsics(50.0, 50.0, 20.0, 15.0)).image.sum()))
+
+
+def test_a_process_forked_after_the_kernels_ran_can_use_them():
+    """DataLoader-style fork after an encode: the child encodes the same image, no crash."""
+    import multiprocessing
+
+    depth = torch.from_numpy(synthetic_depth((30, 40), seed=2, hole_fraction=0.2))
+    expected = int(HhaEncoder()(depth, Intrinsics(50.0, 50.0, 20.0, 15.0)).image.sum())
+    context = multiprocessing.get_context('fork')
+    queue = context.Queue()
+    child = context.Process(target=_encode_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == expected

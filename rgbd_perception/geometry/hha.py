@@ -92,8 +92,14 @@ class TorchHhaKernels:
         self._classify_normals = wrap(classify_normals)
         self._channels = wrap(hha_channels)
 
-    def fit_inputs(self, depth_cm, valid, a, b):
-        """Return what the normal fits need: (depth_cm, a, b, the (9, H, W) moment planes)."""
+    def fit_inputs(self, depth_m, missing, a, b):
+        """
+        Return what the normal fits need: (depth_cm, a, b, the (9, H, W) moment planes).
+
+        depth_m: (H, W) float64 metres; missing: (H, W) bool or None (depth_m == 0).
+        """
+        depth_cm = depth_m * 100.0
+        valid = depth_m != 0 if missing is None else ~missing
         return depth_cm, a, b, self._moment_planes(depth_cm, valid, a, b)
 
     def gravity_normals(self, inputs):
@@ -134,9 +140,17 @@ class NumbaHhaKernels:
         return buffer
 
     @staticmethod
-    def fit_inputs(depth_cm, valid, a, b):
-        """Return the numpy views (depth_cm (H, W), valid (H, W), a (W,), b (H,))."""
-        return depth_cm.numpy(), valid.numpy(), a.numpy()[0], b.numpy()[:, 0]
+    def fit_inputs(depth_m, missing, a, b):
+        """
+        Return numpy arrays (depth_cm (H, W), valid (H, W), a (W,), b (H,)).
+
+        As TorchHhaKernels.fit_inputs, in numpy: a full-frame torch op here would leave
+        torch's OpenMP threads spinning while the kernels start (slower on small CPUs).
+        """
+        depth_m = depth_m.numpy()
+        valid = depth_m != 0 if missing is None else ~missing.numpy()
+        return (np.ascontiguousarray(depth_m * 100.0), np.ascontiguousarray(valid),
+                a.numpy()[0], b.numpy()[:, 0])
 
     def gravity_normals(self, inputs):
         """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
@@ -193,11 +207,8 @@ class HhaEncoder:
         device = depth_m.device
         kernels = (self.numba_kernels if self.numba_kernels is not None and device.type == 'cpu'
                    else self.torch_kernels)
-        depth_cm = (depth_m * 100.0).contiguous()
-        if missing is None:
-            missing = depth_m == 0
-        a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_cm.shape))
-        inputs = kernels.fit_inputs(depth_cm, (~missing).contiguous(), a, b)
+        a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_m.shape))
+        inputs = kernels.fit_inputs(depth_m, missing, a, b)
         if gravity is None:
             flat, full_pass = kernels.gravity_normals(inputs)
             gravity = gravity_from_normals(flat, full_pass, initial=INITIAL_GRAVITY)

@@ -21,22 +21,29 @@ leaving), then a running sum down each column from the top (add the entering row
 subtract the leaving row), zeros outside the image. That order matters: where a window's
 valid pixels are nearly collinear (hole borders) the fitted normal is decided by rounding.
 Results do not depend on the number of threads (columns are independent; the gravity sums use
-fixed blocks). numba's fallback threading layer (workqueue, used when no OpenMP or TBB
-runtime loads) must not be entered from two threads at once, so every call holds
-:data:`KERNEL_LOCK`.
+fixed blocks). The kernels run on a fork-safe numba threading layer unless
+``NUMBA_THREADING_LAYER`` says otherwise: TBB (the pinned ``tbb`` wheel), else numba's own
+workqueue (about 25 % slower here); numba's default would pick GNU OpenMP, which is not
+fork-safe: a process forked after a kernel ran (a DataLoader or flake8 worker) crashed.
+Workqueue must not be entered from two threads at once, so every call holds
+:data:`KERNEL_LOCK`. Only the two image-sized kernels are parallel: the gravity passes run
+ten times per frame, and launching threads for each cost more than they saved.
 """
 
 import functools
 import math
+import os
 import threading
 
 import numba
 import numpy as np
 
-from rgbd_perception.geometry.normals import COUNT_TERM, SPARSE_WINDOW
+from rgbd_perception.geometry.normals import adjugate_solution, COUNT_TERM, SPARSE_WINDOW
 
+if 'NUMBA_THREADING_LAYER' not in os.environ:
+    numba.config.THREADING_LAYER = 'forksafe'  # TBB, else workqueue (module docstring)
 KERNEL_LOCK = threading.Lock()
-GRAVITY_BLOCKS = 64          # fixed reduction blocks of the gravity pass (thread-count free)
+GRAVITY_BLOCKS = 64          # fixed reduction blocks of the gravity pass (summation order)
 RAD_TO_DEG = 180.0 / math.pi  # the double torch.rad2deg multiplies by
 
 
@@ -148,18 +155,13 @@ def column_chunks(width, chunks, row_cost=0.7):
     return np.array([0] + stops[:-1] + [width], dtype=np.int64)
 
 
+_adjugate_solution = numba.njit(cache=True, inline='always')(adjugate_solution)
+
+
 @numba.njit(cache=True, inline='always')
 def _unit_normal(a0, a1, a2, a3, a4, a5, b0, b1, b2):
     """Solve the 3x3 normal equations of the 9 window sums, as normals.unit_normals."""
-    c0 = a3 * a5 - a4 * a4
-    c1 = a2 * a4 - a1 * a5
-    c2 = a1 * a4 - a2 * a3
-    c3 = a0 * a5 - a2 * a2
-    c4 = a1 * a2 - a0 * a4
-    c5 = a0 * a3 - a1 * a1
-    nx = c0 * b0 + c1 * b1 + c2 * b2
-    ny = c1 * b0 + c3 * b1 + c4 * b2
-    nz = c2 * b0 + c4 * b1 + c5 * b2
+    nx, ny, nz = _adjugate_solution(a0, a1, a2, a3, a4, a5, b0, b1, b2)
     scale = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
     return nx * scale, ny * scale, nz * scale
 
@@ -247,11 +249,11 @@ def _wall_floor_class(flat, y, sin_t, cos_t, band, p):
     return weight, abs(similarity - sin_t) <= band or abs(similarity - cos_t) <= band
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_counts):
     count = flat.shape[1]
     step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
-    for block in numba.prange(GRAVITY_BLOCKS):
+    for block in range(GRAVITY_BLOCKS):
         sums = np.zeros(6)
         near_count = 0
         for p in range(block * step, min(count, (block + 1) * step)):
@@ -269,11 +271,11 @@ def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_counts):
         near_counts[block] = near_count
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _near_normals(flat, y, sin_t, cos_t, band, offsets, indices, weights):
     count = flat.shape[1]
     step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
-    for block in numba.prange(GRAVITY_BLOCKS):
+    for block in range(GRAVITY_BLOCKS):
         position = offsets[block]
         for p in range(block * step, min(count, (block + 1) * step)):
             weight, near = _wall_floor_class(flat, y, sin_t, cos_t, band, p)
@@ -302,10 +304,10 @@ def wall_floor_pass(flat, y, sin_t, cos_t, band):
     return partial.sum(axis=0), indices, weights
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(cache=True)
 def _lowest_height(depth_cm, a, b, height_axis, row_lowest):
     height, width = depth_cm.shape
-    for v in numba.prange(height):
+    for v in range(height):
         lowest = np.inf
         for u in range(width):
             z = depth_cm[v, u]

@@ -62,19 +62,27 @@ def unit_normals(sums):
     sums: (9, H, W) window sums of :func:`moment_planes`. NaN where the window holds no
     valid point. The sign is arbitrary: see :func:`oriented_normals`.
     """
-    a0, a1, a2, a3, a4, a5, b0, b1, b2 = sums.unbind(0)
-    # Adjugate of the symmetric matrix [[a0 a1 a2] [a1 a3 a4] [a2 a4 a5]]: the solution up
-    # to the positive factor 1/det, which the normalisation removes (as in the reference).
+    nx, ny, nz = adjugate_solution(*sums.unbind(0))
+    return torch.stack((nx, ny, nz)).mul_((nx * nx + ny * ny + nz * nz).rsqrt_())
+
+
+def adjugate_solution(a0, a1, a2, a3, a4, a5, b0, b1, b2):
+    """
+    Return adj(A) b, the normal equations' solution up to the positive factor 1 / det(A).
+
+    A = [[a0 a1 a2] [a1 a3 a4] [a2 a4 a5]] and b = (b0, b1, b2) are the 9 window sums of
+    :func:`moment_planes`; the normalisation removes the factor (as in the reference).
+    Plain arithmetic, so the same operations serve tensors here and scalars in the numba
+    kernels of geometry.hha_cpu (which compile this function): both paths round alike.
+    """
     c0 = a3 * a5 - a4 * a4
     c1 = a2 * a4 - a1 * a5
     c2 = a1 * a4 - a2 * a3
     c3 = a0 * a5 - a2 * a2
     c4 = a1 * a2 - a0 * a4
     c5 = a0 * a3 - a1 * a1
-    nx = c0 * b0 + c1 * b1 + c2 * b2
-    ny = c1 * b0 + c3 * b1 + c4 * b2
-    nz = c2 * b0 + c4 * b1 + c5 * b2
-    return torch.stack((nx, ny, nz)).mul_((nx * nx + ny * ny + nz * nz).rsqrt_())
+    return (c0 * b0 + c1 * b1 + c2 * b2, c1 * b0 + c3 * b1 + c4 * b2,
+            c2 * b0 + c4 * b1 + c5 * b2)
 
 
 def oriented_normals(sums, points):

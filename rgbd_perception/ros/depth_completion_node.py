@@ -28,6 +28,9 @@ COMPLETION_PARAMETERS = (
                   'exported .safetensors weights of a VanishingDepthNet (with its .json '
                   'manifest); empty: the bundled small model'),
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
+    ParameterSpec('runtime', 'torch',
+                  "'torch', or 'onnxruntime': the model exported to ONNX on first use (cached "
+                  'by its weights) and run by ONNX Runtime; CPU and fp32 only'),
     ParameterSpec('downsample', 0,
                   'the model runs at the input size divided by this integer factor; 0: the '
                   'factor their manifest names (runtime.downsample, else trained at)'),
@@ -58,7 +61,7 @@ class DepthCompletionNode(StageNode):
             method=params['method'], weights=params['weights'] or None,
             device=params['device'], half=params['half'], downsample=params['downsample'],
             keep_measured=params['keep_measured'],
-            min_valid_fraction=params['min_valid_fraction'])
+            min_valid_fraction=params['min_valid_fraction'], runtime=params['runtime'])
         inputs = [('depth', Image, 'depth/image_raw')]
         if params['method'] == 'model':
             inputs.append(('rgb', Image, 'rgb/image_raw'))

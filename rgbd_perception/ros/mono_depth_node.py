@@ -24,6 +24,9 @@ MONO_DEPTH_PARAMETERS = (
                   'exported .safetensors weights of a MonoDepthNet (with its .json manifest); '
                   'empty: the bundled ones'),
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
+    ParameterSpec('runtime', 'torch',
+                  "'torch', or 'onnxruntime': the model exported to ONNX on first use (cached "
+                  'by its weights) and run by ONNX Runtime; CPU and fp32 only'),
     ParameterSpec('input_width', 0,
                   'width in pixels the model sees (the image is resized to it); 0: the width '
                   'the weights were trained at'),
@@ -43,7 +46,8 @@ class MonoDepthNode(StageNode):
         """Build the stage and the publishers; name the inputs."""
         params = self.params
         self.stage = MonoDepthStage(weights=params['weights'] or None, device=params['device'],
-                                    half=params['half'], input_width=params['input_width'])
+                                    half=params['half'], input_width=params['input_width'],
+                                    runtime=params['runtime'])
         self.publisher = self.create_publisher(Image, 'depth/mono', self.output_qos)
         inputs = [('rgb', Image, 'rgb/image_raw'), ('intrinsics', CameraInfo, 'rgb/camera_info')]
         if params['scale_from_depth']:

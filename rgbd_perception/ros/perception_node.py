@@ -134,7 +134,8 @@ class PerceptionNode(StageNode):
             return {key: params[f'{prefix}.{name}'] for key, name in names.items()}
         outputs = [name for name in OUTPUTS if params[f'publish_{name}']]
         completion = section('completion', {k: k for k in (
-            'method', 'half', 'downsample', 'keep_measured', 'min_valid_fraction')})
+            'method', 'half', 'downsample', 'keep_measured', 'min_valid_fraction',
+            'runtime')})
         completion['weights'] = params['completion.weights'] or None
         gravity = list(params['hha.gravity'])
         hha = section('hha', {'min_valid_fraction': 'min_valid_fraction',
@@ -147,7 +148,7 @@ class PerceptionNode(StageNode):
         catalogue = load_catalogue(data_file(params['pose.objects']),
                                    params['pose.mesh_dir'] or None) \
             if 'poses' in outputs else None
-        mono = section('mono_depth', {'half': 'half', 'input_width': 'input_width'})
+        mono = section('mono_depth', {k: k for k in ('half', 'input_width', 'runtime')})
         mono['weights'] = params['mono_depth.weights'] or None
         return PerceptionPipeline(
             outputs, device=params['device'], completion=completion, hha=hha,

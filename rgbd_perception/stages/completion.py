@@ -17,6 +17,7 @@ from rgbd_perception.geometry.depth_pooling import masked_mean_pool
 from rgbd_perception.geometry.ip_basic import ip_basic_complete
 from rgbd_perception.io.data_paths import bundled_weights
 from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.runtime.onnx_models import check_runtime, OnnxModel
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres
 
@@ -60,11 +61,12 @@ class CompletionStage:
     half: fp16 autocast on CUDA (ignored on the CPU).  downsample: integer factor of the
     model's working resolution; 0 = manifest_downsample(manifest).  keep_measured: measured
     pixels keep their input value.  min_valid_fraction: frames with less valid depth are
-    rejected with DepthError.
+    rejected with DepthError.  runtime: 'torch', or 'onnxruntime' (the model exported to ONNX
+    and run by ONNX Runtime; CPU, fp32; see rgbd_perception.runtime.onnx_models).
     """
 
     def __init__(self, method='model', weights=None, device='auto', half=False, downsample=0,
-                 keep_measured=True, min_valid_fraction=0.0):
+                 keep_measured=True, min_valid_fraction=0.0, runtime='torch'):
         if method not in METHODS:
             raise ValueError(f'unknown completion method {method!r}, expected one of {METHODS}')
         if int(downsample) < 0:
@@ -74,11 +76,18 @@ class CompletionStage:
         self.half = bool(half) and self.device.type == 'cuda'
         self.keep_measured = bool(keep_measured)
         self.min_valid_fraction = float(min_valid_fraction)
+        check_runtime(runtime, self.device, self.half)
+        self.runtime = runtime if method == 'model' else 'torch'
         self.model, self.manifest = None, None
         if method == 'model':
             self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS,
                                                        self.device)
         self.downsample = int(downsample) or manifest_downsample(self.manifest or {})
+        if self.runtime == 'onnxruntime':
+            self.model = OnnxModel(
+                self.model, self.manifest['weights_sha256'], 'completion',
+                (torch.rand(1, 3, 48, 64), torch.rand(1, 1, 48, 64)), ('rgb', 'depth'),
+                ('depth_out',), ({2: 'height', 3: 'width'}, {2: 'height', 3: 'width'}))
 
     @torch.inference_mode()
     def __call__(self, rgb, depth, depth_scale=0.001):

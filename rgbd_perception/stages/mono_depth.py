@@ -17,6 +17,7 @@ from rgbd_perception.geometry.camera import as_intrinsics
 from rgbd_perception.io.data_paths import bundled_weights
 from rgbd_perception.models.mono_depth import inverse_to_metres
 from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.runtime.onnx_models import check_runtime, OnnxModel
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import ColourError, depth_to_metres, DepthError
 
@@ -43,14 +44,15 @@ def predict_metres(model, rgb, fx, input_width):
     return F.interpolate(metres, size=(height, width), mode='bilinear', align_corners=False)
 
 
-def predict_image(model, rgb, fx, input_width, half=False):
+def predict_image(model, rgb, fx, input_width, half=False, device=None):
     """
     Return (H, W) float32 metres of one (H, W, 3) uint8 RGB image with focal fx (pixels).
 
     rgb: a numpy array, or a tensor on the model's device (then the result is a tensor
-    there too).  Runs on the model's device (fp16 autocast with ``half``), without gradients.
+    there too).  Runs on the model's device (fp16 autocast with ``half``), without gradients;
+    device: where the model runs (None: a torch module's own parameters tell).
     """
-    device = next(model.parameters()).device
+    device = device or next(model.parameters()).device
     on_device = isinstance(rgb, torch.Tensor)
     tensor = (rgb if on_device else torch.from_numpy(rgb).to(device)).permute(2, 0, 1)[None]
     with torch.no_grad(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
@@ -72,17 +74,26 @@ class MonoDepthStage:
 
     weights: exported .safetensors of a MonoDepthNet (None: the bundled ones).  device:
     'auto', 'cpu', 'cuda' or 'cuda:N'.  half: fp16 autocast on CUDA.  input_width: pixels
-    the model sees (0: the manifest's data.input_width, else 320).
+    the model sees (0: the manifest's data.input_width, else 320).  runtime: 'torch', or
+    'onnxruntime' (the model exported to ONNX and run by ONNX Runtime; CPU, fp32; see
+    rgbd_perception.runtime.onnx_models).
     """
 
-    def __init__(self, weights=None, device='auto', half=False, input_width=0):
+    def __init__(self, weights=None, device='auto', half=False, input_width=0,
+                 runtime='torch'):
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == 'cuda'
+        check_runtime(runtime, self.device, self.half)
+        self.runtime = runtime
         self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS, self.device)
         trained = self.manifest.get('data', {}).get('input_width', DEFAULT_INPUT_WIDTH)
         self.input_width = int(input_width) or int(trained)
         if self.input_width < MULTIPLE:
             raise ValueError(f'input_width must be at least {MULTIPLE}, got {self.input_width}')
+        if runtime == 'onnxruntime':
+            self.model = OnnxModel(self.model, self.manifest['weights_sha256'], 'mono_depth',
+                                   (torch.rand(1, 3, 2 * MULTIPLE, 3 * MULTIPLE),), ('rgb',),
+                                   ('inverse_depth',), ({2: 'height', 3: 'width'},))
 
     @torch.inference_mode()
     def __call__(self, rgb, intrinsics, sparse_depth=None, depth_scale=0.001):
@@ -105,7 +116,7 @@ class MonoDepthStage:
             if sparse.shape != rgb.shape[:2]:
                 raise DepthError(f'sparse depth size {sparse.shape[1]}x{sparse.shape[0]} != '
                                  f'colour size {rgb.shape[1]}x{rgb.shape[0]}')
-        depth = predict_image(self.model, rgb, fx, self.input_width, self.half)
+        depth = predict_image(self.model, rgb, fx, self.input_width, self.half, self.device)
         if sparse is not None:
             depth = median_scaled(depth, sparse)
         return depth.astype(np.float32)
@@ -119,7 +130,7 @@ class MonoDepthStage:
         device.
         """
         return predict_image(self.model, rgb, as_intrinsics(intrinsics).fx, self.input_width,
-                             self.half)
+                             self.half, self.device)
 
     def warm_up(self, height=480, width=640):
         """Run one synthetic frame so that the first real frame is not slowed by set-up."""

@@ -48,6 +48,19 @@ def _per_object(summary, objects):
     return {key: value / objects if key != 'n' else value for key, value in summary.items()}
 
 
+def _runtimes(args):
+    """Return the runtimes to time: --runtime first, then on the CPU the others installed."""
+    import importlib.util
+
+    from rgbd_perception.runtime.device import resolve_device
+    from rgbd_perception.runtime.onnx_models import RUNTIMES
+
+    others = [] if resolve_device(args.device).type != 'cpu' or args.half else [
+        name for name in RUNTIMES if name != args.runtime
+        and (name == 'torch' or importlib.util.find_spec(name) is not None)]
+    return [args.runtime] + others
+
+
 def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
     for index in range(warmup):
         function(inputs[index % len(inputs)])
@@ -154,19 +167,23 @@ def run_completion_benchmark(args, report=None):
 
     rgbs, depths, scale = _completion_frames(args)
     height, width = depths[0].shape
-    model = CompletionStage('model', weights=args.weights, device=args.device, half=args.half,
-                            downsample=args.downsample)
-    sync = torch.cuda.synchronize if model.device.type == 'cuda' else (lambda: None)
-    manifest = model.manifest
-    size = manifest['model_kwargs'].get('size')
-    print(f'completion benchmark: {width}x{height}, device {model.device}, fp16 {model.half}, '
-          f"model {manifest['architecture']} {size} at 1/{model.downsample} size, "
-          f'torch threads {torch.get_num_threads()}')
     pairs = list(zip(rgbs, depths))
-    ours = latency_summary(_time_calls(lambda pair: model(*pair, depth_scale=scale), pairs,
-                                       args.frames, args.warmup, sync))
     report = report or BenchReport()
-    report.add(f'VanishingDepthNet ({model.device})', ours)
+    timed = {}
+    for runtime in _runtimes(args):
+        model = CompletionStage('model', weights=args.weights, device=args.device,
+                                half=args.half, downsample=args.downsample, runtime=runtime)
+        sync = torch.cuda.synchronize if model.device.type == 'cuda' else (lambda: None)
+        manifest = model.manifest
+        print(f'completion benchmark: {width}x{height}, device {model.device}, fp16 '
+              f"{model.half}, model {manifest['architecture']} "
+              f"{manifest['model_kwargs'].get('size')} at 1/{model.downsample} size, runtime "
+              f'{runtime}, torch threads {torch.get_num_threads()}')
+        summary = latency_summary(_time_calls(lambda pair: model(*pair, depth_scale=scale),
+                                              pairs, args.frames, args.warmup, sync))
+        report.add(f'VanishingDepthNet ({model.device}, {runtime})', summary)
+        timed[runtime] = summary
+    ours = timed[args.runtime]
     classical = CompletionStage('ip_basic')
     baseline = latency_summary(_time_calls(lambda pair: classical(*pair, depth_scale=scale),
                                            pairs, args.frames, args.warmup))
@@ -191,16 +208,20 @@ def run_mono_depth_benchmark(args, report=None):
 
         frames = [sample_frame(i, num_frames=10) for i in range(10)]
         rgbs, intrinsics = [f.rgb for f in frames], Intrinsics(*frames[0].intrinsics)
-    stage = MonoDepthStage(args.weights, device=args.device, half=args.half)
-    sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
     height, width = rgbs[0].shape[:2]
-    kwargs = stage.manifest['model_kwargs']
-    print(f'mono-depth benchmark: {width}x{height}, device {stage.device}, fp16 {stage.half}, '
-          f"model {stage.manifest['architecture']} {kwargs.get('architecture')} at width "
-          f'{stage.input_width}, torch threads {torch.get_num_threads()}')
-    summary = latency_summary(_time_calls(lambda rgb: stage(rgb, intrinsics), rgbs,
-                                          args.frames, args.warmup, sync))
-    (report or BenchReport()).add(f'MonoDepthNet ({stage.device})', summary)
+    report = report or BenchReport()
+    for runtime in _runtimes(args):
+        stage = MonoDepthStage(args.weights, device=args.device, half=args.half,
+                               runtime=runtime)
+        sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
+        kwargs = stage.manifest['model_kwargs']
+        print(f'mono-depth benchmark: {width}x{height}, device {stage.device}, fp16 '
+              f"{stage.half}, model {stage.manifest['architecture']} "
+              f"{kwargs.get('architecture')} at width {stage.input_width}, runtime {runtime}, "
+              f'torch threads {torch.get_num_threads()}')
+        summary = latency_summary(_time_calls(lambda rgb: stage(rgb, intrinsics), rgbs,
+                                              args.frames, args.warmup, sync))
+        report.add(f'MonoDepthNet ({stage.device}, {runtime})', summary)
 
 
 def _pose_frames(sample_dir):
