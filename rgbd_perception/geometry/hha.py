@@ -130,14 +130,7 @@ class NumbaHhaKernels:
     """
 
     def __init__(self):
-        self._buffers = {}
-
-    def _buffer(self, name, shape, dtype=np.float64):
-        """Return the kept numpy buffer ``name`` of this shape (allocated on first use)."""
-        buffer = self._buffers.get(name)
-        if buffer is None or buffer.shape != shape:
-            buffer = self._buffers[name] = np.empty(shape, dtype=dtype)
-        return buffer
+        self._flat = np.empty((3, 0))
 
     @staticmethod
     def fit_inputs(depth_m, missing, a, b):
@@ -154,9 +147,9 @@ class NumbaHhaKernels:
 
     def gravity_normals(self, inputs):
         """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
-        count = inputs[0].size
-        flat = hha_cpu.flat_normals(*inputs, GRAVITY_NORMAL_RADIUS,
-                                    self._buffer('flat', (3, count)))
+        if self._flat.shape[1] != inputs[0].size:
+            self._flat = np.empty((3, inputs[0].size))
+        flat = hha_cpu.flat_normals(*inputs, GRAVITY_NORMAL_RADIUS, self._flat)
         return torch.from_numpy(flat), self._wall_floor_pass
 
     @staticmethod

@@ -250,15 +250,18 @@ def _wall_floor_class(flat, y, sin_t, cos_t, band, p):
 
 
 @numba.njit(cache=True)
-def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_counts):
+def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, indices, weights):
     count = flat.shape[1]
     step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
+    found = 0
     for block in range(GRAVITY_BLOCKS):
         sums = np.zeros(6)
-        near_count = 0
         for p in range(block * step, min(count, (block + 1) * step)):
             weight, near = _wall_floor_class(flat, y, sin_t, cos_t, band, p)
-            near_count += near
+            if near:
+                indices[found] = p
+                weights[found] = weight
+                found += 1
             if weight != 0.0:
                 x, y_, z = flat[0, p], flat[1, p], flat[2, p]
                 sums[0] += weight * (x * x)
@@ -268,21 +271,7 @@ def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_counts):
                 sums[4] += weight * (y_ * z)
                 sums[5] += weight * (z * z)
         partial[block] = sums
-        near_counts[block] = near_count
-
-
-@numba.njit(cache=True)
-def _near_normals(flat, y, sin_t, cos_t, band, offsets, indices, weights):
-    count = flat.shape[1]
-    step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
-    for block in range(GRAVITY_BLOCKS):
-        position = offsets[block]
-        for p in range(block * step, min(count, (block + 1) * step)):
-            weight, near = _wall_floor_class(flat, y, sin_t, cos_t, band, p)
-            if near:
-                indices[position] = p
-                weights[position] = weight
-                position += 1
+    return found
 
 
 def wall_floor_pass(flat, y, sin_t, cos_t, band):
@@ -294,14 +283,11 @@ def wall_floor_pass(flat, y, sin_t, cos_t, band):
     float64 weights (+1 wall, -1 floor, 0) of the normals within ``band`` of a threshold.
     """
     partial = np.empty((GRAVITY_BLOCKS, 6))
-    near_counts = np.empty(GRAVITY_BLOCKS, dtype=np.int64)
+    indices = np.empty(flat.shape[1], dtype=np.int64)
+    weights = np.empty(flat.shape[1])
     with KERNEL_LOCK:
-        _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_counts)
-        offsets = np.concatenate(([0], np.cumsum(near_counts)))
-        indices = np.empty(offsets[-1], dtype=np.int64)
-        weights = np.empty(offsets[-1])
-        _near_normals(flat, y, sin_t, cos_t, band, offsets, indices, weights)
-    return partial.sum(axis=0), indices, weights
+        found = _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, indices, weights)
+    return partial.sum(axis=0), indices[:found], weights[:found]
 
 
 @numba.njit(cache=True)

@@ -49,16 +49,20 @@ def _per_object(summary, objects):
 
 
 def _runtimes(args):
-    """Return the runtimes to time: --runtime first, then on the CPU the others installed."""
-    import importlib.util
-
+    """Return the runtimes to time: --runtime first, then the others check_runtime allows."""
     from rgbd_perception.runtime.device import resolve_device
-    from rgbd_perception.runtime.onnx_models import RUNTIMES
+    from rgbd_perception.runtime.onnx_models import check_runtime, RUNTIMES
 
-    others = [] if resolve_device(args.device).type != 'cpu' or args.half else [
-        name for name in RUNTIMES if name != args.runtime
-        and (name == 'torch' or importlib.util.find_spec(name) is not None)]
-    return [args.runtime] + others
+    device = resolve_device(args.device)
+
+    def usable(name):
+        try:
+            check_runtime(name, device, args.half)
+        except ValueError:
+            return False
+        return True
+
+    return [args.runtime] + [name for name in RUNTIMES if name != args.runtime and usable(name)]
 
 
 def _time_calls(function, inputs, frames, warmup, synchronise=lambda: None):
