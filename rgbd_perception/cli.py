@@ -16,7 +16,7 @@ import numpy as np
 
 from rgbd_perception.errors import InputError
 from rgbd_perception.runtime.device import DEVICE_CHOICES
-from rgbd_perception.runtime.onnx_models import RUNTIMES
+from rgbd_perception.runtime.onnx_models import RUNTIME_HELP, RUNTIMES
 from rgbd_perception.stages.pipeline import OUTPUTS as PIPELINE_OUTPUTS
 
 #: node name -> module with a ``main(args)`` (``rgbd-perception node <name> --ros-args ...``).
@@ -42,9 +42,7 @@ def _add_device(parser, compile_option=True):
 
 
 def _add_runtime(parser):
-    parser.add_argument('--runtime', choices=RUNTIMES, default='torch',
-                        help='torch (default) or onnxruntime: the model exported to ONNX on '
-                             'first use (cached by its weights), CPU fp32 only')
+    parser.add_argument('--runtime', choices=RUNTIMES, default='torch', help=RUNTIME_HELP)
 
 
 def _add_completion_options(parser, method_option=True):
@@ -196,6 +194,7 @@ def build_parser():
     _add_intrinsics(pose)
     _add_depth_scale(pose)
     _add_device(pose, compile_option=False)
+    _add_runtime(pose)
 
     node = commands.add_parser('node', help='start a node without a ROS install (venv mode)')
     node.add_argument('name', choices=sorted(NODES))
@@ -382,7 +381,8 @@ def _run_pose(args):
     catalogue = load_catalogue(data_file(args.objects), args.mesh_dir)
     stage = PoseStage(catalogue, args.weights, device=args.device, refine=not args.no_refine,
                       min_score=args.min_score, rotation_source=args.rotation_source,
-                      hypotheses=args.hypotheses, feature_templates=args.feature_templates)
+                      hypotheses=args.hypotheses, feature_templates=args.feature_templates,
+                      runtime=args.runtime)
 
     def estimate(index, rgb_path):
         rgb = read_rgb(rgb_path)

@@ -1,5 +1,7 @@
 """`rgbd-perception bench all`: every stage with its baselines in one table."""
 
+from importlib.util import find_spec
+
 import pytest
 
 from rgbd_perception.cli import main
@@ -14,12 +16,16 @@ def test_bench_all_times_every_stage_in_one_table(ball_scene, capsys):
     table = out[out.index('all stages, device cpu, 1 timed frames each:'):].splitlines()[1:]
     assert table[:2] == ['| what | n | median ms | p90 ms | p99 ms |', '|---|---|---|---|---|']
     labels = [row.split(' | ')[0].lstrip('| ') for row in table[2:]]
-    assert labels[:5] == ['rgbd_perception HHA (cpu)', 'rgbd_perception HHA (torch kernels)',
-                          'VanishingDepthNet (cpu, torch)', 'VanishingDepthNet (cpu, onnxruntime)',
-                          'IP-Basic (cpu)']
-    assert labels[5:7] == ['MonoDepthNet (cpu, torch)', 'MonoDepthNet (cpu, onnxruntime)']
-    assert 'pose, given detections, ICP, per object' in labels
-    assert len(labels) == 13
+    runtimes = ['torch'] + [name for name in ('onnxruntime', 'openvino') if find_spec(name)]
+    given = [f'pose, given detections, {refine}, {name}, {what}'
+             for refine, name in [('ICP', name) for name in runtimes] + [('no ICP', 'torch')]
+             for what in ('frame', 'per object')]
+    assert labels == [
+        'rgbd_perception HHA (cpu)', 'rgbd_perception HHA (torch kernels)',
+        *[f'VanishingDepthNet (cpu, {name})' for name in runtimes], 'IP-Basic (cpu)',
+        *[f'MonoDepthNet (cpu, {name})' for name in runtimes],
+        *given[:2], 'pose, built-in detector, ICP, torch, frame', *given[2:],
+        'pose, built-in detector, no ICP, torch, frame']
     for row in table[2:]:
         median, p90, p99 = (float(cell) for cell in row.strip('| ').split(' | ')[2:])
         assert 0 < median <= p90 <= p99

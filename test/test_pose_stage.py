@@ -196,5 +196,7 @@ def test_bench_pose_times_frames_and_objects(untrained_pose_weights, ball_scene,
                  str(untrained_pose_weights['rgbd']), '--frames', '2', '--warmup', '0',
                  '--device', 'cpu']) == 0
     out = capsys.readouterr().out
-    assert '1.0 objects per frame' in out and out.count('given detections, ICP, per object') == 1
-    assert 'built-in detector, ICP, frame' in out and 'given detections, no ICP, per' in out
+    assert '1.0 objects per frame' in out
+    assert out.count('given detections, ICP, torch, per object') == 1
+    assert 'built-in detector, ICP, torch, frame' in out
+    assert 'given detections, no ICP, torch, per object' in out

@@ -5,7 +5,8 @@ Commands: ``synth`` and ``sample`` (synthetic data and the bundled sample sequen
 training/synth/cli.py), ``data`` (render the folders a task config's data.generated_by names,
 as the training scripts do), one per registered task
 (``<task> --config cfg.yaml [key=value ...]``, see training/framework/tasks.py), ``eval``
-(metrics JSON and plots), ``export`` (safetensors weights plus manifest), ``runtime`` (the
+(metrics JSON and plots), ``export`` (safetensors weights plus manifest; ``--onnx``: an ONNX
+file too), ``onnx`` (ONNX file of exported weights, recorded in the manifest), ``runtime`` (the
 manifest's runtime settings), ``manifest --upgrade`` (a format 1 manifest to format 2),
 ``templates`` (the nearest-neighbour template bank of exported pose weights),
 ``feature-templates`` (the ImageNet-feature template bank of rendered crops),
@@ -29,7 +30,7 @@ from training.framework import checkpoint
 from training.framework.config import ConfigError, default_config, resolve_config
 from training.framework.evaluation import evaluate
 from training.framework.export import (export_checkpoint, ExportError, upgrade_manifest,
-                                       write_runtime)
+                                       write_onnx, write_runtime)
 from training.framework.tasks import TASKS
 from training.framework.trainer import train
 from training.pose.feature_template_bank import DEFAULT_CROP_SIZE, DEFAULT_MIN_VISIBLE
@@ -78,6 +79,12 @@ def build_parser():
     export.add_argument('--metrics', type=Path, help='metrics.json of `eval` on the checkpoint')
     export.add_argument('--recipe', help='the command reproducing the weights from scratch, '
                         "recorded in the manifest (e.g. 'scripts/train_pose demo')")
+    export.add_argument('--onnx', action='store_true', help='also export the model to ONNX '
+                        'beside the weights (as the onnx command does)')
+    onnx = commands.add_parser('onnx', help='export weights to ONNX beside them (the runtimes '
+                               'onnxruntime and openvino load it) and record it in the manifest')
+    onnx.add_argument('--weights', type=Path, required=True, help='exported .safetensors of a '
+                      'VanishingDepthNet, MonoDepthNet or PoseNet')
     runtime = commands.add_parser('runtime', help='set the runtime settings in the manifest '
                                   'of exported weights (and re-hash it)')
     runtime.add_argument('--weights', type=Path, required=True, help='exported .safetensors')
@@ -295,6 +302,13 @@ def run_task(args, argv):
     return 0
 
 
+def run_onnx(weights_path, argv):
+    """Export ``weights_path`` to ONNX beside it, record it in its manifest, print where."""
+    record = write_onnx(weights_path, argv)
+    print(f"{weights_path}: ONNX {record['file']} (opset {record['opset']}, largest "
+          f"difference from torch {record['max_abs_difference_from_torch']:.2e})")
+
+
 def main(argv=None):
     """Parse ``argv`` (default sys.argv[1:]), run the command and return its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -310,6 +324,10 @@ def main(argv=None):
             manifest = export_checkpoint(args.checkpoint, args.out, args.metrics, args.recipe,
                                          argv)
             print(f"exported {args.out} (sha256 {manifest['weights_sha256']})")
+            if args.onnx:
+                run_onnx(args.out, argv)
+        elif args.command == 'onnx':
+            run_onnx(args.weights, argv)
         elif args.command == 'runtime':
             runtime = write_runtime(args.weights, args.downsample, args.chosen_by, args.metrics,
                                     argv)

@@ -16,6 +16,7 @@ from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
 from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.runtime.onnx_models import RUNTIME_HELP
 from rgbd_perception.stages.completion import CompletionStage
 from rgbd_perception.stages.depth_input import check_colour
 from rgbd_perception.stages.hha import HhaStage
@@ -28,9 +29,7 @@ COMPLETION_PARAMETERS = (
                   'exported .safetensors weights of a VanishingDepthNet (with its .json '
                   'manifest); empty: the bundled small model'),
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
-    ParameterSpec('runtime', 'torch',
-                  "'torch', or 'onnxruntime': the model exported to ONNX on first use (cached "
-                  'by its weights) and run by ONNX Runtime; CPU and fp32 only'),
+    ParameterSpec('runtime', 'torch', RUNTIME_HELP),
     ParameterSpec('downsample', 0,
                   'the model runs at the input size divided by this integer factor; 0: the '
                   'factor their manifest names (runtime.downsample, else trained at)'),

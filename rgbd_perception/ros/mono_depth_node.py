@@ -17,6 +17,7 @@ from rgbd_perception.io.ros_messages import (image_to_numpy, image_to_rgb,
 from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.runtime.onnx_models import RUNTIME_HELP
 from rgbd_perception.stages.mono_depth import MonoDepthStage
 
 MONO_DEPTH_PARAMETERS = (
@@ -24,9 +25,7 @@ MONO_DEPTH_PARAMETERS = (
                   'exported .safetensors weights of a MonoDepthNet (with its .json manifest); '
                   'empty: the bundled ones'),
     ParameterSpec('half', False, 'run the model in fp16 (CUDA only; ignored on the CPU)'),
-    ParameterSpec('runtime', 'torch',
-                  "'torch', or 'onnxruntime': the model exported to ONNX on first use (cached "
-                  'by its weights) and run by ONNX Runtime; CPU and fp32 only'),
+    ParameterSpec('runtime', 'torch', RUNTIME_HELP),
     ParameterSpec('input_width', 0,
                   'width in pixels the model sees (the image is resized to it); 0: the width '
                   'the weights were trained at'),

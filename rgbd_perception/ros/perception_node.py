@@ -142,7 +142,7 @@ class PerceptionNode(StageNode):
                               'compile_kernels': 'compile'})
         hha['gravity'] = gravity if any(gravity) else None
         pose = section('pose', {k: k for k in (
-            'refine', 'min_score', 'rotation_source', 'hypotheses')})
+            'refine', 'min_score', 'rotation_source', 'hypotheses', 'runtime')})
         pose['weights'] = params['pose.weights'] or None
         pose['feature_templates'] = params['pose.feature_templates'] or None
         catalogue = load_catalogue(data_file(params['pose.objects']),

@@ -24,6 +24,7 @@ from rgbd_perception.ros.image_codec import numpy_to_image
 from rgbd_perception.ros.parameters import ParameterSpec
 from rgbd_perception.ros.pose_messages import marker_array, pose_array, transforms
 from rgbd_perception.ros.stage_node import run_node, StageNode
+from rgbd_perception.runtime.onnx_models import RUNTIME_HELP
 from rgbd_perception.stages.pose import PoseStage
 
 POSE_PARAMETERS = (
@@ -38,6 +39,7 @@ POSE_PARAMETERS = (
     ParameterSpec('use_label_image', False,
                   'take detections from objects/labels (pixel = object id) instead of the '
                   'built-in depth detector'),
+    ParameterSpec('runtime', 'torch', RUNTIME_HELP),
     ParameterSpec('refine', True, 'refine poses by ICP against the meshes (needs depth)'),
     ParameterSpec('hypotheses', 4,
                   "starting rotations of the ICP refinement: the network's and distinct "
@@ -111,7 +113,7 @@ class PoseNode(StageNode):
         self.stage = PoseStage(catalogue, params['weights'] or None, device=params['device'],
                                refine=params['refine'], min_score=params['min_score'],
                                rotation_source=params['rotation_source'],
-                               hypotheses=params['hypotheses'],
+                               hypotheses=params['hypotheses'], runtime=params['runtime'],
                                feature_templates=params['feature_templates'] or None)
         if not self.stage.rgb_only and not params['use_depth']:
             raise ValueError('use_depth is false but the pose weights take RGB-D crops and '

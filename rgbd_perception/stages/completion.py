@@ -61,8 +61,9 @@ class CompletionStage:
     half: fp16 autocast on CUDA (ignored on the CPU).  downsample: integer factor of the
     model's working resolution; 0 = manifest_downsample(manifest).  keep_measured: measured
     pixels keep their input value.  min_valid_fraction: frames with less valid depth are
-    rejected with DepthError.  runtime: 'torch', or 'onnxruntime' (the model exported to ONNX
-    and run by ONNX Runtime; CPU, fp32; see rgbd_perception.runtime.onnx_models).
+    rejected with DepthError.  runtime: 'torch', 'onnxruntime' or 'openvino' (the model
+    exported to ONNX and run by that runtime; CPU, fp32; see
+    rgbd_perception.runtime.onnx_models).
     """
 
     def __init__(self, method='model', weights=None, device='auto', half=False, downsample=0,
@@ -80,14 +81,11 @@ class CompletionStage:
         self.runtime = runtime if method == 'model' else 'torch'
         self.model, self.manifest = None, None
         if method == 'model':
-            self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS,
-                                                       self.device)
+            weights = weights or BUNDLED_WEIGHTS
+            self.model, self.manifest = build_exported(weights, self.device)
         self.downsample = int(downsample) or manifest_downsample(self.manifest or {})
-        if self.runtime == 'onnxruntime':
-            self.model = OnnxModel(
-                self.model, self.manifest['weights_sha256'], 'completion',
-                (torch.rand(1, 3, 48, 64), torch.rand(1, 1, 48, 64)), ('rgb', 'depth'),
-                ('depth_out',), ({2: 'height', 3: 'width'}, {2: 'height', 3: 'width'}))
+        if self.runtime != 'torch':
+            self.model = OnnxModel(self.model, self.manifest, weights, self.runtime)
 
     @torch.inference_mode()
     def __call__(self, rgb, depth, depth_scale=0.001):

@@ -74,9 +74,9 @@ class MonoDepthStage:
 
     weights: exported .safetensors of a MonoDepthNet (None: the bundled ones).  device:
     'auto', 'cpu', 'cuda' or 'cuda:N'.  half: fp16 autocast on CUDA.  input_width: pixels
-    the model sees (0: the manifest's data.input_width, else 320).  runtime: 'torch', or
-    'onnxruntime' (the model exported to ONNX and run by ONNX Runtime; CPU, fp32; see
-    rgbd_perception.runtime.onnx_models).
+    the model sees (0: the manifest's data.input_width, else 320).  runtime: 'torch',
+    'onnxruntime' or 'openvino' (the model exported to ONNX and run by that runtime; CPU,
+    fp32; see rgbd_perception.runtime.onnx_models).
     """
 
     def __init__(self, weights=None, device='auto', half=False, input_width=0,
@@ -85,15 +85,14 @@ class MonoDepthStage:
         self.half = bool(half) and self.device.type == 'cuda'
         check_runtime(runtime, self.device, self.half)
         self.runtime = runtime
-        self.model, self.manifest = build_exported(weights or BUNDLED_WEIGHTS, self.device)
+        weights = weights or BUNDLED_WEIGHTS
+        self.model, self.manifest = build_exported(weights, self.device)
         trained = self.manifest.get('data', {}).get('input_width', DEFAULT_INPUT_WIDTH)
         self.input_width = int(input_width) or int(trained)
         if self.input_width < MULTIPLE:
             raise ValueError(f'input_width must be at least {MULTIPLE}, got {self.input_width}')
-        if runtime == 'onnxruntime':
-            self.model = OnnxModel(self.model, self.manifest['weights_sha256'], 'mono_depth',
-                                   (torch.rand(1, 3, 2 * MULTIPLE, 3 * MULTIPLE),), ('rgb',),
-                                   ('inverse_depth',), ({2: 'height', 3: 'width'},))
+        if runtime != 'torch':
+            self.model = OnnxModel(self.model, self.manifest, weights, runtime)
 
     @torch.inference_mode()
     def __call__(self, rgb, intrinsics, sparse_depth=None, depth_scale=0.001):

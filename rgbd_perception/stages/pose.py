@@ -39,6 +39,7 @@ from rgbd_perception.geometry.pose import (box_mask, depth_translation, distance
 from rgbd_perception.geometry.segmentation import (box_object_mask, object_free_pixels,
                                                    segment_candidates)
 from rgbd_perception.runtime.device import resolve_device
+from rgbd_perception.runtime.onnx_models import check_runtime, OnnxModel
 from rgbd_perception.runtime.weights import build_exported
 from rgbd_perception.stages.depth_input import check_colour, depth_to_metres, DepthError
 from rgbd_perception.stages.feature_templates import FeatureTemplates
@@ -75,17 +76,23 @@ class PoseStage:
     from depth (box_object_mask); False: every depth pixel of the box near its median.
     feature_templates: the ImageNet-feature template bank (a path or FeatureTemplates) of
     ``rotation_source='feature_templates'``, which then also gives the ICP hypotheses.
+    runtime: 'torch', 'onnxruntime' or 'openvino' (the network exported to ONNX and run by
+    that runtime; CPU, fp32, exported weights only; see rgbd_perception.runtime.onnx_models).
     """
 
     def __init__(self, catalogue, weights=None, device='auto', refine=True, min_score=0.5,
                  context=1.2, network=None, rotation_source='regression', templates=None,
                  rgb_only=None, hypotheses=4, predicted_masks=True, segment_boxes=True,
-                 feature_templates=None):
+                 feature_templates=None, runtime='torch'):
         if rotation_source not in ROTATION_SOURCES:
             raise ValueError(f'unknown rotation_source {rotation_source!r}, expected one of '
                              f'{ROTATION_SOURCES}')
         self.catalogue = catalogue
         self.device = resolve_device(device)
+        check_runtime(runtime, self.device)
+        if network is not None and runtime != 'torch':
+            raise ValueError(f'runtime {runtime} needs exported weights, not a network in '
+                             'memory')
         if network is None:
             weights = weights or catalogue.weights
             if weights is None:
@@ -95,6 +102,8 @@ class PoseStage:
             network = (self.model, self.manifest['data']['object_ids'])
         else:
             self.model, self.manifest = network[0].to(self.device).eval(), None
+        self.network = self.model if runtime == 'torch' else OnnxModel(
+            self.model, self.manifest, weights, runtime)
         self.rotation_source, self.hypotheses = rotation_source, max(1, int(hypotheses))
         self.templates = templates if isinstance(templates, PoseTemplates) else None
         if self.templates is None and self.manifest is not None:
@@ -174,7 +183,7 @@ class PoseStage:
             rgb, metres if self.uses_depth else None, window, size,
             reference_depth(metres, bbox, mask), channels=4 if self.uses_depth else 3)
             for window, (_, bbox, mask) in zip(windows, candidates)])
-        out = self.model(torch.from_numpy(crops).to(self.device))
+        out = self.network(torch.from_numpy(crops).to(self.device))
         probabilities = torch.softmax(out['logits'], dim=1).cpu().numpy()
         rays = np.stack([window_ray(w, intrinsics) for w in windows])
         heads = [self.head_of[obj_id] if obj_id is not None else
@@ -206,7 +215,7 @@ class PoseStage:
         """Run the network on a blank crop so that the first real frame is not slowed by set-up."""
         channels = 4 if self.uses_depth else 3
         size = self.model.crop_size
-        self.model(torch.zeros((1, channels, size, size), device=self.device))
+        self.network(torch.zeros((1, channels, size, size), device=self.device))
 
     def _allocentric(self, out, heads, rgb, windows):
         """

@@ -256,24 +256,26 @@ def run_pose_benchmark(args, report=None):
                                args.mesh_dir)
     objects = float(np.mean([len(f[3]) for f in frames]))
     report = report or BenchReport()
-    for refine in (True, False):
+    runs = [(True, runtime) for runtime in _runtimes(args)] + [(False, args.runtime)]
+    for refine, runtime in runs:
         stage = PoseStage(catalogue, args.weights, device=args.device, refine=refine,
-                          hypotheses=args.hypotheses)
+                          hypotheses=args.hypotheses, runtime=runtime)
         sync = torch.cuda.synchronize if stage.device.type == 'cuda' else (lambda: None)
-        if refine:
+        if refine and runtime == args.runtime:
             print(f'pose benchmark: {len(frames)} frames of {args.sample_dir}, '
                   f'{objects:.1f} objects per frame, device {stage.device}, crops '
                   f'{stage.model.crop_size} px {stage.model.input_mode}, ICP starts '
                   f'{stage.hypotheses}, torch threads '
                   f'{torch.get_num_threads()}')
-        label = 'ICP' if refine else 'no ICP'
+        label = f"{'ICP' if refine else 'no ICP'}, {runtime}"
         given = latency_summary(_time_calls(
             lambda f: stage(f[0], f[1], f[2], f[3]), frames, args.frames, args.warmup, sync))
         report.add(f'pose, given detections, {label}, frame', given)
         report.add(f'pose, given detections, {label}, per object', _per_object(given, objects))
-        built_in = latency_summary(_time_calls(
-            lambda f: stage(f[0], f[1], f[2]), frames, args.frames, args.warmup, sync))
-        report.add(f'pose, built-in detector, {label}, frame', built_in)
+        if runtime == args.runtime:
+            built_in = latency_summary(_time_calls(
+                lambda f: stage(f[0], f[1], f[2]), frames, args.frames, args.warmup, sync))
+            report.add(f'pose, built-in detector, {label}, frame', built_in)
 
 
 def run_all_benchmarks(args):

@@ -8,8 +8,9 @@ and ``provenance``: the recipe (the top-level command reproducing the weights, e
 ``scripts/train_pose demo``), the training runs' commands (with their code revision and
 state), the sha256 of the initial weights (see training.framework.provenance) and the export
 command.  Commands write it, never hands: ``export``, ``runtime`` (the ``runtime`` block of
-settings chosen after training, e.g. completion's downsample) and ``manifest --upgrade``
-(format 1 to 2); each writes it atomically with its settings_sha256
+settings chosen after training, e.g. completion's downsample), ``onnx`` (the ``onnx`` block:
+the ONNX file exported beside the weights) and ``manifest --upgrade`` (format 1 to 2); each
+writes it atomically with its settings_sha256
 (rgbd_perception.runtime.weights, which also loads and validates it).
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from rgbd_perception.runtime import weights
+from rgbd_perception.runtime.onnx_models import export_onnx
 from rgbd_perception.runtime.weights import (ExportError, file_sha256, FORMAT_VERSION,
                                              manifest_path, settings_sha256, UNKNOWN)
 from training.framework import checkpoint
@@ -104,6 +106,25 @@ def write_runtime(weights_path, downsample, chosen_by, metrics_paths=(), argv=No
     runtime = {'downsample': int(downsample), 'chosen_by': chosen_by,
                'evaluations': evaluations, 'written_by': invocation(argv)}
     return write_manifest(weights_path, {**manifest, 'runtime': runtime})['runtime']
+
+
+def write_onnx(weights_path, argv=None):
+    """
+    Export weights to ONNX beside them (same stem, .onnx) and record it in their manifest.
+
+    The manifest's ``onnx`` block (replaced when there is one) is the export's record (file,
+    sha256, opset, versions, largest difference from torch; see
+    rgbd_perception.runtime.onnx_models.export_onnx) and this command; the runtimes
+    ``onnxruntime`` and ``openvino`` then load that file.  Returns the block.
+    """
+    model, manifest = build_exported(weights_path)
+    if manifest['format_version'] != FORMAT_VERSION:
+        raise ExportError(f'{manifest_path(weights_path)} is of format '
+                          f"{manifest['format_version']}: upgrade it first with "
+                          '`python -m training manifest --upgrade`')
+    record = export_onnx(model, Path(weights_path).with_suffix('.onnx'))
+    onnx = {**record, 'written_by': invocation(argv)}
+    return write_manifest(weights_path, {**manifest, 'onnx': onnx})['onnx']
 
 
 def upgrade_manifest(weights_path, recipe, argv=None):
