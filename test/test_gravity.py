@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rgbd_perception.geometry.gravity import (estimate_gravity, normal_products,
-                                              rotation_between, torch_wall_floor_pass,
+                                              rotation_between, TorchWallFloorPasses,
                                               WallFloorMoments)
 
 
@@ -193,23 +193,48 @@ def test_estimate_does_not_modify_normals():
     np.testing.assert_array_equal(normals.numpy(), before.numpy())  # NaN == NaN here
 
 
-def test_incremental_moments_equal_full_passes():
+def compiled_passes(flat, products):
+    """Return the numba passes of geometry.hha_cpu and the numpy normals they take."""
+    hha_cpu = pytest.importorskip('rgbd_perception.geometry.hha_cpu')
+    return flat.numpy(), hha_cpu.WallFloorPasses
+
+
+@pytest.mark.parametrize('make_passes', [
+    lambda flat, products: (flat, TorchWallFloorPasses(products)), compiled_passes],
+    ids=['torch', 'numba'])
+def test_incremental_moments_equal_full_passes(make_passes):
     """Moments updated from the near-threshold normals equal a full pass for nearby y."""
     normals = synthetic_normals(TRUE_GRAVITY, noise=0.3)
-    flat, products = normal_products(normals)
-    full_pass = torch_wall_floor_pass(products)
+    flat, passes = make_passes(*normal_products(normals))
     sin_t, cos_t = math.sin(math.radians(15.0)), math.cos(math.radians(15.0))
-    incremental = WallFloorMoments(flat, full_pass, sin_t, cos_t, band=0.05)
+    incremental = WallFloorMoments(flat, passes, sin_t, cos_t, band=0.05)
     rng = np.random.default_rng(3)
     y = unit([0.1, 0.95, -0.3])
     incremental(y)  # full pass at the reference
     for _ in range(5):
         nearby = unit(y + rng.normal(scale=0.015, size=3))
         assert np.linalg.norm(nearby - y) < 0.05
-        full = WallFloorMoments(flat, full_pass, sin_t, cos_t, band=0.05)(nearby)
+        full = WallFloorMoments(flat, passes, sin_t, cos_t, band=0.05)(nearby)
         np.testing.assert_allclose(incremental(nearby), full, rtol=0, atol=1e-9)
     assert np.array_equal(incremental.reference_y, y)  # no new full pass was needed
     far = unit([0.0, 1.0, 0.0])
-    full = WallFloorMoments(flat, full_pass, sin_t, cos_t)(far)
+    full = WallFloorMoments(flat, passes, sin_t, cos_t)(far)
     np.testing.assert_allclose(incremental(far), full, rtol=0, atol=1e-9)
     assert np.array_equal(incremental.reference_y, far)
+
+
+def test_compiled_passes_classify_as_torch():
+    """The numba full pass: torch's sums (to rounding), near normals and weights, in order."""
+    flat, products = normal_products(synthetic_normals(TRUE_GRAVITY, noise=0.3, seed=5))
+    numpy_flat, compiled = compiled_passes(flat, products)
+    rng = np.random.default_rng(7)
+    for threshold in (45.0, 15.0):
+        sin_t, cos_t = math.sin(math.radians(threshold)), math.cos(math.radians(threshold))
+        y = unit(rng.normal(size=3))
+        entries, (near_flat, _, near_weights) = TorchWallFloorPasses(products).full(
+            flat, y, sin_t, cos_t, 0.02)
+        found, (found_flat, found_weights) = compiled.full(numpy_flat, y, sin_t, cos_t, 0.02)
+        np.testing.assert_allclose(found, entries.numpy(), rtol=0, atol=1e-9)
+        assert found_flat.shape[1] > 0
+        np.testing.assert_array_equal(found_flat, near_flat.numpy())
+        np.testing.assert_array_equal(found_weights, near_weights.numpy())

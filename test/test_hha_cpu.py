@@ -118,23 +118,23 @@ def acos_levels(cosines):
     return np.array([hha_cpu.angle_level(c) for c in cosines])
 
 
-def threshold_levels(cosines):
-    """Return the angle channel by the kernel's binary search over the thresholds."""
-    thresholds = hha_cpu._padded_angle_thresholds()
-    first = int(hha_cpu.angle_level(1.0))
-    return np.array([hha_cpu._level_from_thresholds(c, thresholds, first) for c in cosines])
+def lookup_levels(cosines):
+    """Return the angle channel by the kernel's table lookup."""
+    levels, inside = hha_cpu.angle_lookup()
+    return np.array([hha_cpu._level_from_lookup(c, levels, inside) for c in cosines])
 
 
 def test_angle_thresholds_equal_acos():
-    """Random cosines, the ends and both neighbours of every threshold: the same levels."""
+    """Random cosines, the ends, each threshold and bucket edge and their neighbours: one level."""
     thresholds = hha_cpu.angle_thresholds()
     assert thresholds.shape == (180,) and (np.diff(thresholds) < 0).all()
     rng = np.random.default_rng(0)
-    near = np.concatenate([thresholds, np.nextafter(thresholds, 2.0),
-                           np.nextafter(thresholds, -2.0)])
+    edges = np.linspace(-1.0, 1.0, hha_cpu.ANGLE_BUCKETS + 1)
+    near = np.concatenate([values for points in (thresholds, edges) for values in (
+        points, np.nextafter(points, 2.0), np.nextafter(points, -2.0))])
     cosines = np.concatenate([rng.uniform(-1.0, 1.0, 2000), near, [-1.0, 0.0, 1.0]])
     cosines = np.clip(cosines, -1.0, 1.0)
-    assert np.array_equal(threshold_levels(cosines), acos_levels(cosines))
+    assert np.array_equal(lookup_levels(cosines), acos_levels(cosines))
     assert acos_levels([1.0, -1.0]).tolist() == [38, 218]
     assert hha_cpu.angle_level(math.cos(math.radians(90.0))) == 128
 

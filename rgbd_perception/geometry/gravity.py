@@ -40,26 +40,45 @@ def classify_normals(flat, y, sin_t, cos_t, band):
 
 
 def symmetric_matrix(entries):
-    """Return the (3, 3) numpy matrix of the 6 entries xx, xy, xz, yy, yz, zz."""
-    xx, xy, xz, yy, yz, zz = entries.cpu().numpy()
+    """Return the (3, 3) numpy matrix of the 6 entries xx, xy, xz, yy, yz, zz (tensor or numpy)."""
+    xx, xy, xz, yy, yz, zz = (entries.cpu().numpy() if isinstance(entries, torch.Tensor)
+                              else entries)
     return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
 
 
-def torch_wall_floor_pass(products, classify=classify_normals):
+class TorchWallFloorPasses:
     """
-    Return the full classification pass of :class:`WallFloorMoments`, in torch.
+    The classification passes of :class:`WallFloorMoments` in torch (any device).
 
     products: (6, P) outer products of the normals (:func:`normal_products`); classify:
-    :func:`classify_normals` or a compiled version of it. The pass maps (flat (3, P), y (3,)
-    tensor, sin_t, cos_t, band) to the (6,) entries of sum_wall n n^T - sum_floor n n^T, and
-    the (K,) indices and (K,) float64 weights (:func:`wall_minus_floor_weights`) of the
-    normals within ``band`` of a threshold (see :func:`classify_normals`).
+    :func:`classify_normals` or a compiled version of it.
     """
-    def full_pass(flat, y, sin_t, cos_t, band):
-        weights, near = classify(flat, y, sin_t, cos_t, band)
+
+    def __init__(self, products, classify=classify_normals):
+        self.products, self.classify = products, classify
+
+    def full(self, flat, y, sin_t, cos_t, band):
+        """
+        Classify all (3, P) normals ``flat`` against y ((3,) numpy); see WallFloorMoments.
+
+        Returns the (6,) entries of sum_wall n n^T - sum_floor n n^T and the near state:
+        the normals within ``band`` of a threshold, their products and weights
+        (:func:`wall_minus_floor_weights`).
+        """
+        weights, near = self.classify(flat, torch.as_tensor(y, device=flat.device), sin_t,
+                                      cos_t, band)
         indices = torch.nonzero(near).squeeze(1)
-        return products @ weights, indices, torch.index_select(weights, 0, indices)
-    return full_pass
+        near_flat = torch.index_select(flat, 1, indices)
+        return self.products @ weights, (near_flat, outer_products(near_flat),
+                                         torch.index_select(weights, 0, indices))
+
+    @staticmethod
+    def update(near, y, sin_t, cos_t):
+        """Return the (6,) change of the entries when the near normals are classified at y."""
+        near_flat, near_products, near_weights = near
+        weights, _ = classify_normals(near_flat, torch.as_tensor(y, device=near_flat.device),
+                                      sin_t, cos_t, 0.0)
+        return near_products @ (weights - near_weights)
 
 
 class WallFloorMoments:
@@ -71,31 +90,25 @@ class WallFloorMoments:
     reference, no other normal can change class (|n . y| moves by at most |y - y_ref|),
     so only the remembered ones are re-classified and the sum updated: the same
     classification as a full pass, at a fraction of the cost.
-    flat: (3, P) float64 tensor of normals (NaN set to 0); full_pass: see
-    :func:`torch_wall_floor_pass` (or the compiled CPU pass of geometry.hha_cpu, whose
-    numpy results are accepted too).
+    flat: (3, P) float64 normals (NaN set to 0); passes: :class:`TorchWallFloorPasses` for
+    torch tensors, or the compiled CPU passes of geometry.hha_cpu for numpy arrays (objects
+    with ``full(flat, y, sin_t, cos_t, band)`` -> (entries, near state) and
+    ``update(near state, y, sin_t, cos_t)`` -> change of the entries).
     """
 
-    def __init__(self, flat, full_pass, sin_t, cos_t, band=0.02):
-        self.flat, self.full_pass = flat, full_pass
+    def __init__(self, flat, passes, sin_t, cos_t, band=0.02):
+        self.flat, self.passes = flat, passes
         self.sin_t, self.cos_t, self.band = sin_t, cos_t, band
         self.reference_y = None
 
     def __call__(self, y):
         """Return the (3, 3) float64 numpy matrix for the unit direction y ((3,) numpy)."""
-        y_tensor = torch.as_tensor(y, device=self.flat.device)
         if (self.reference_y is not None
                 and np.linalg.norm(y - self.reference_y) < self.band - 1e-9):
-            weights, _ = classify_normals(self.near_flat, y_tensor, self.sin_t, self.cos_t,
-                                          self.band)
-            update = self.near_products @ (weights - self.near_weights)
-            return symmetric_matrix(self.reference_entries + update)
-        entries, near, self.near_weights = (
-            torch.as_tensor(value, device=self.flat.device)
-            for value in self.full_pass(self.flat, y_tensor, self.sin_t, self.cos_t, self.band))
-        self.near_flat = torch.index_select(self.flat, 1, near)
-        self.near_products = outer_products(self.near_flat)
-        self.reference_entries = entries
+            return symmetric_matrix(self.reference_entries
+                                    + self.passes.update(self.near, y, self.sin_t, self.cos_t))
+        self.reference_entries, self.near = self.passes.full(self.flat, y, self.sin_t,
+                                                             self.cos_t, self.band)
         self.reference_y = np.array(y, dtype=np.float64)
         return symmetric_matrix(self.reference_entries)
 
@@ -109,16 +122,16 @@ def estimate_gravity(normals, initial=(0.0, 1.0, 0.0), thresholds_deg=(45.0, 15.
     numpy unit vector; see :func:`gravity_from_normals`.
     """
     flat, products = normal_products(normals)
-    return gravity_from_normals(flat, torch_wall_floor_pass(products), initial=initial,
+    return gravity_from_normals(flat, TorchWallFloorPasses(products), initial=initial,
                                 thresholds_deg=thresholds_deg, iterations=iterations)
 
 
-def gravity_from_normals(flat, full_pass, initial=(0.0, 1.0, 0.0),
+def gravity_from_normals(flat, passes, initial=(0.0, 1.0, 0.0),
                          thresholds_deg=(45.0, 15.0), iterations=(5, 5)):
     """
     Estimate gravity from (3, P) normals with NaN set to 0 (reference ``getYDir``).
 
-    full_pass: the classification pass of :class:`WallFloorMoments`.
+    passes: the classification passes of :class:`WallFloorMoments`.
     Each iteration sets y to the eigenvector of sum_wall n n^T - sum_floor n n^T with the
     smallest eigenvalue, keeping the sign of the previous y. An iteration that leaves y
     unchanged is a fixed point, so the rest of its stage is skipped (it would repeat it
@@ -126,7 +139,7 @@ def gravity_from_normals(flat, full_pass, initial=(0.0, 1.0, 0.0),
     """
     y = np.asarray(initial, dtype=np.float64)
     for threshold, count in zip(thresholds_deg, iterations):
-        matrix_of = WallFloorMoments(flat, full_pass, math.sin(math.radians(threshold)),
+        matrix_of = WallFloorMoments(flat, passes, math.sin(math.radians(threshold)),
                                      math.cos(math.radians(threshold)))
         for _ in range(count):
             eigenvalues, eigenvectors = np.linalg.eigh(matrix_of(y))

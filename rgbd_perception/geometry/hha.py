@@ -16,7 +16,7 @@ import torch
 from rgbd_perception.geometry.camera import ray_slopes
 from rgbd_perception.geometry.gravity import (classify_normals, gravity_from_normals,
                                               normal_products, rotation_between,
-                                              torch_wall_floor_pass)
+                                              TorchWallFloorPasses)
 from rgbd_perception.geometry.normals import (moment_planes, oriented_normals, unit_normals,
                                               window_sums)
 
@@ -103,10 +103,10 @@ class TorchHhaKernels:
         return depth_cm, a, b, self._moment_planes(depth_cm, valid, a, b)
 
     def gravity_normals(self, inputs):
-        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
+        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity passes."""
         flat, products = self._gravity_normal_products(
             window_sums(inputs[3], GRAVITY_NORMAL_RADIUS))
-        return flat, torch_wall_floor_pass(products, self._classify_normals)
+        return flat, TorchWallFloorPasses(products, self._classify_normals)
 
     def image(self, inputs, gravity, height_axis):
         """Return the (H, W, 3) uint8 HHA image; gravity, height_axis: (3,) numpy."""
@@ -146,15 +146,11 @@ class NumbaHhaKernels:
                 a.numpy()[0], b.numpy()[:, 0])
 
     def gravity_normals(self, inputs):
-        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity pass."""
+        """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity passes."""
         if self._flat.shape[1] != inputs[0].size:
             self._flat = np.empty((3, inputs[0].size))
-        flat = hha_cpu.flat_normals(*inputs, GRAVITY_NORMAL_RADIUS, self._flat)
-        return torch.from_numpy(flat), self._wall_floor_pass
-
-    @staticmethod
-    def _wall_floor_pass(flat, y, sin_t, cos_t, band):
-        return hha_cpu.wall_floor_pass(flat.numpy(), y.numpy(), sin_t, cos_t, band)
+        return (hha_cpu.flat_normals(*inputs, GRAVITY_NORMAL_RADIUS, self._flat),
+                hha_cpu.WallFloorPasses)
 
     @staticmethod
     def image(inputs, gravity, height_axis):
@@ -203,8 +199,8 @@ class HhaEncoder:
         a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_m.shape))
         inputs = kernels.fit_inputs(depth_m, missing, a, b)
         if gravity is None:
-            flat, full_pass = kernels.gravity_normals(inputs)
-            gravity = gravity_from_normals(flat, full_pass, initial=INITIAL_GRAVITY)
+            flat, passes = kernels.gravity_normals(inputs)
+            gravity = gravity_from_normals(flat, passes, initial=INITIAL_GRAVITY)
         else:
             gravity = np.asarray(gravity, dtype=np.float64)
             gravity = gravity / np.linalg.norm(gravity)

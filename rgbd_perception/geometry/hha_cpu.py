@@ -26,8 +26,9 @@ fixed blocks). The kernels run on a fork-safe numba threading layer unless
 workqueue (about 25 % slower here); numba's default would pick GNU OpenMP, which is not
 fork-safe: a process forked after a kernel ran (a DataLoader or flake8 worker) crashed.
 Workqueue must not be entered from two threads at once, so every call holds
-:data:`KERNEL_LOCK`. Only the two image-sized kernels are parallel: the gravity passes run
-ten times per frame, and launching threads for each cost more than they saved.
+:data:`KERNEL_LOCK`. The image-sized kernels and the gravity estimate's full passes (at
+most ten per frame, branch-free: the classes of real normals are random to a branch
+predictor) run on all threads; the updates of the few normals near a threshold are serial.
 """
 
 import functools
@@ -238,56 +239,100 @@ def flat_normals(depth_cm, valid, a, b, radius, flat):
 
 
 @numba.njit(cache=True, inline='always')
-def _wall_floor_class(flat, y, sin_t, cos_t, band, p):
-    """Return (weight: +1 wall, -1 floor, 0; near a threshold) of normal p, as classify_normals."""
-    similarity = abs(y[0] * flat[0, p] + y[1] * flat[1, p] + y[2] * flat[2, p])
-    weight = 0.0
-    if similarity < sin_t:
-        weight += 1.0
-    if similarity > cos_t:
-        weight -= 1.0
-    return weight, abs(similarity - sin_t) <= band or abs(similarity - cos_t) <= band
+def _wall_floor_weight(y, sin_t, cos_t, x, y_, z):
+    """Return (similarity |n . y|, weight: +1 wall, -1 floor, 0) as classify_normals."""
+    similarity = abs(y[0] * x + y[1] * y_ + y[2] * z)
+    return similarity, np.float64(similarity < sin_t) - np.float64(similarity > cos_t)
+
+
+@numba.njit(cache=True, parallel=True)
+def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_code):
+    """
+    Sum the weighted n n^T entries per fixed block; mark normals within ``band`` of a threshold.
+
+    Branch-free where it counts: the classes of real normals are random to a branch
+    predictor, so every weight is computed (a zero weight's products leave the sums as they
+    were). near_code[p]: 0, or the near normal's weight + 2.
+    """
+    count = flat.shape[1]
+    step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
+    for block in numba.prange(GRAVITY_BLOCKS):
+        xx = xy = xz = yy = yz = zz = 0.0
+        for p in range(block * step, min(count, (block + 1) * step)):
+            x, y_, z = flat[0, p], flat[1, p], flat[2, p]
+            similarity, weight = _wall_floor_weight(y, sin_t, cos_t, x, y_, z)
+            near = (abs(similarity - sin_t) <= band) | (abs(similarity - cos_t) <= band)
+            near_code[p] = np.int8(near) * np.int8(weight + 2.0)
+            xx += weight * (x * x)
+            xy += weight * (x * y_)
+            xz += weight * (x * z)
+            yy += weight * (y_ * y_)
+            yz += weight * (y_ * z)
+            zz += weight * (z * z)
+        partial[block, 0], partial[block, 1], partial[block, 2] = xx, xy, xz
+        partial[block, 3], partial[block, 4], partial[block, 5] = yy, yz, zz
 
 
 @numba.njit(cache=True)
-def _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, indices, weights):
-    count = flat.shape[1]
-    step = (count + GRAVITY_BLOCKS - 1) // GRAVITY_BLOCKS
-    found = 0
-    for block in range(GRAVITY_BLOCKS):
-        sums = np.zeros(6)
-        for p in range(block * step, min(count, (block + 1) * step)):
-            weight, near = _wall_floor_class(flat, y, sin_t, cos_t, band, p)
-            if near:
-                indices[found] = p
-                weights[found] = weight
-                found += 1
-            if weight != 0.0:
-                x, y_, z = flat[0, p], flat[1, p], flat[2, p]
-                sums[0] += weight * (x * x)
-                sums[1] += weight * (x * y_)
-                sums[2] += weight * (x * z)
-                sums[3] += weight * (y_ * y_)
-                sums[4] += weight * (y_ * z)
-                sums[5] += weight * (z * z)
-        partial[block] = sums
-    return found
+def _near_normals(flat, near_code):
+    """Return the (3, K) normals marked by _wall_floor_pass and their (K,) weights."""
+    count = 0
+    for code in near_code:
+        count += code != 0
+    near_flat, near_weights = np.empty((3, count)), np.empty(count)
+    k = 0
+    for p in range(near_code.size):
+        if near_code[p] != 0:
+            near_flat[0, k], near_flat[1, k], near_flat[2, k] = flat[0, p], flat[1, p], flat[2, p]
+            near_weights[k] = near_code[p] - 2.0
+            k += 1
+    return near_flat, near_weights
 
 
-def wall_floor_pass(flat, y, sin_t, cos_t, band):
+@numba.njit(cache=True)
+def _near_update(near_flat, near_weights, y, sin_t, cos_t):
+    update = np.zeros(6)
+    for k in range(near_weights.size):
+        x, y_, z = near_flat[0, k], near_flat[1, k], near_flat[2, k]
+        change = _wall_floor_weight(y, sin_t, cos_t, x, y_, z)[1] - near_weights[k]
+        if change != 0.0:
+            update[0] += change * (x * x)
+            update[1] += change * (x * y_)
+            update[2] += change * (x * z)
+            update[3] += change * (y_ * y_)
+            update[4] += change * (y_ * z)
+            update[5] += change * (z * z)
+    return update
+
+
+class WallFloorPasses:
     """
-    One full classification pass of the gravity estimate (see gravity.WallFloorMoments).
+    The classification passes of gravity.WallFloorMoments on numpy normals, compiled.
 
-    flat: (3, P) float64 normals; y: (3,) float64. Returns the (6,) entries xx, xy, xz,
-    yy, yz, zz of sum_wall n n^T - sum_floor n n^T, and the (K,) int64 indices and (K,)
-    float64 weights (+1 wall, -1 floor, 0) of the normals within ``band`` of a threshold.
+    The full pass runs on all threads over fixed blocks (the sums do not depend on the
+    thread count); the near state is (near normals (3, K), their weights (K,)).
     """
-    partial = np.empty((GRAVITY_BLOCKS, 6))
-    indices = np.empty(flat.shape[1], dtype=np.int64)
-    weights = np.empty(flat.shape[1])
-    with KERNEL_LOCK:
-        found = _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, indices, weights)
-    return partial.sum(axis=0), indices[:found], weights[:found]
+
+    @staticmethod
+    def full(flat, y, sin_t, cos_t, band):
+        """
+        Classify all (3, P) float64 normals against y ((3,) float64).
+
+        Returns the (6,) entries xx, xy, xz, yy, yz, zz of sum_wall n n^T - sum_floor n n^T
+        and the near state of the normals within ``band`` of a threshold.
+        """
+        partial = np.empty((GRAVITY_BLOCKS, 6))
+        near_code = np.empty(flat.shape[1], dtype=np.int8)
+        with KERNEL_LOCK:
+            _wall_floor_pass(flat, y, sin_t, cos_t, band, partial, near_code)
+            near = _near_normals(flat, near_code)
+        return partial.sum(axis=0), near
+
+    @staticmethod
+    def update(near, y, sin_t, cos_t):
+        """Return the (6,) change of the entries when the near normals are classified at y."""
+        with KERNEL_LOCK:
+            return _near_update(*near, y, sin_t, cos_t)
 
 
 @numba.njit(cache=True)
@@ -342,35 +387,63 @@ def angle_thresholds():
     by bisection over the doubles with numba's own acos.
 
     angle_level(c) = angle_level(1) + #{j : c <= T[j]}, since acos is monotone: the
-    kernel counts by binary search (8 comparisons) instead of an acos per pixel (a third of
-    the image kernel's time), with the same result for every cosine (tested).
+    kernel counts by a table lookup (:func:`angle_lookup`) instead of an acos per pixel (a
+    third of the image kernel's time), with the same result for every cosine (tested).
     """
     return _angle_thresholds()
 
 
-@functools.lru_cache(maxsize=None)
-def _padded_angle_thresholds():
-    """:func:`angle_thresholds` padded to 256 entries with -inf (a fixed 8-step search)."""
-    padded = np.full(256, -np.inf)
-    thresholds = angle_thresholds()
-    padded[:thresholds.size] = thresholds
-    return padded
+#: Buckets of the angle lookup: over [-1, 1] they are narrower than the closest two
+#: thresholds (cos 0.5 deg - cos 1.5 deg = 3.0e-4 > 2 / 8192), so each holds at most one.
+ANGLE_BUCKETS = 8192
 
 
 @numba.njit(cache=True, inline='always')
-def _level_from_thresholds(cos_angle, thresholds, first_level):
-    """first_level + #{j : cos_angle <= thresholds[j]}, thresholds padded to 256 with -inf."""
-    count = 0
-    step = 128
-    while step:
-        count += step * (thresholds[count + step - 1] >= cos_angle)
-        step >>= 1
-    return np.uint8(first_level + count)
+def _angle_bucket(cos_angle):
+    """Return the lookup bucket of a cosine in [-1, 1]: monotone non-decreasing in it."""
+    return min(int((cos_angle + 1.0) * (ANGLE_BUCKETS / 2)), ANGLE_BUCKETS - 1)
+
+
+@numba.njit(cache=True)
+def _bucket_table(thresholds, first_level):
+    levels = np.empty(ANGLE_BUCKETS, dtype=np.int64)
+    inside = np.full(ANGLE_BUCKETS, -np.inf)
+    for bucket in range(ANGLE_BUCKETS):
+        count = 0
+        for threshold in thresholds:
+            count += _angle_bucket(threshold) > bucket
+            if _angle_bucket(threshold) == bucket:
+                if inside[bucket] != -np.inf:
+                    raise ValueError('two angle thresholds in one bucket')
+                inside[bucket] = threshold
+        levels[bucket] = first_level + count
+    return levels, inside
+
+
+@functools.lru_cache(maxsize=None)
+def angle_lookup():
+    """
+    Return the angle channel's lookup: (ANGLE_BUCKETS,) int64 levels and float64 thresholds.
+
+    The channel is angle_level(1) + #{j : c <= T[j]} (angle_thresholds). Since the bucket
+    function is monotone, a threshold in a higher bucket than c's is above c and one in a
+    lower bucket below it, so per bucket the count is fixed (levels) except for the one
+    threshold inside it (-inf: none), compared directly: two loads and a comparison per
+    pixel instead of a binary search, the same level for every cosine (tested).
+    """
+    return _bucket_table(angle_thresholds(), int(angle_level(1.0)))
+
+
+@numba.njit(cache=True, inline='always')
+def _level_from_lookup(cos_angle, levels, inside):
+    """Return the angle channel of a cosine in [-1, 1] from :func:`angle_lookup`'s table."""
+    bucket = _angle_bucket(cos_angle)
+    return np.uint8(levels[bucket] + (cos_angle <= inside[bucket]))
 
 
 @numba.njit(parallel=True, cache=True)
 def _hha_image(depth_cm, valid, a, b, radius, bounds, gravity, height_axis, lowest,
-               thresholds, first_level, image):
+               levels, inside, image):
     height, width = depth_cm.shape
     for chunk in numba.prange(bounds.size - 1):
         first, stop = bounds[chunk], bounds[chunk + 1]
@@ -395,7 +468,7 @@ def _hha_image(depth_cm, valid, a, b, radius, bounds, gravity, height_axis, lowe
                 up = -(height_axis[0] * px + height_axis[1] * py + height_axis[2] * pz)
                 image[v, u, 0] = _uint8(31000.0 / max(z, 100.0))
                 image[v, u, 1] = _uint8(up - lowest)
-                image[v, u, 2] = _level_from_thresholds(cos_angle, thresholds, first_level)
+                image[v, u, 2] = _level_from_lookup(cos_angle, levels, inside)
             _leave_row(radius, v, ring, columns)
 
 
@@ -414,6 +487,5 @@ def hha_image(depth_cm, valid, a, b, radius, gravity, height_axis):
         lowest = row_lowest.min()
         lowest = -130.0 if lowest > -90.0 else lowest
         _hha_image(depth_cm, valid, a, b, radius, _bounds(depth_cm), gravity,
-                   height_axis, lowest, _padded_angle_thresholds(), int(angle_level(1.0)),
-                   image)
+                   height_axis, lowest, *angle_lookup(), image)
     return image
