@@ -119,6 +119,20 @@ def ray_slopes(camera, shape):
     return pixel_rays(camera, np.arange(width)[None, :], np.arange(height)[:, None])
 
 
+def pixel_offsets(camera, shape):
+    """
+    Return the offsets from the principal point of an (H, W) image: du (1, W), dv (H, 1).
+
+    du[0, u] = u + o - cx and dv[v, 0] = v + o - cy in the camera's own pixel origin o:
+    with 1-based intrinsics, MATLAB's xx - cx and yy - cy bit for bit. float64 pixels.
+    """
+    camera = as_intrinsics(camera)
+    height, width = shape
+    origin = camera.pixel_origin
+    return (np.arange(width, dtype=np.float64)[None, :] + origin - camera.cx,
+            np.arange(height, dtype=np.float64)[:, None] + origin - camera.cy)
+
+
 def back_project(depth, camera, mask=None):
     """
     Return (N, 3) float64 camera-frame points of the valid pixels of ``depth``.

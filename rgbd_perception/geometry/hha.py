@@ -13,12 +13,12 @@ import threading
 import numpy as np
 import torch
 
-from rgbd_perception.geometry.camera import ray_slopes
+from rgbd_perception.geometry.camera import as_intrinsics, pixel_offsets, ray_slopes
 from rgbd_perception.geometry.gravity import (classify_normals, gravity_from_normals,
                                               normal_products, rotation_between,
                                               TorchWallFloorPasses)
-from rgbd_perception.geometry.normals import (moment_planes, oriented_normals, unit_normals,
-                                              window_sums)
+from rgbd_perception.geometry.normals import (moment_planes, oriented_normals,
+                                              reference_planes, unit_normals, window_sums)
 
 try:
     from rgbd_perception.geometry import hha_cpu
@@ -28,6 +28,31 @@ except ImportError:  # numba not installed (a ROS install without python3-numba)
 ANGLE_NORMAL_RADIUS = 3      # 7x7 window for the normals of the angle channel
 GRAVITY_NORMAL_RADIUS = 10   # 21x21 window for the normals that estimate gravity
 INITIAL_GRAVITY = (0.0, 1.0, 0.0)
+
+
+@dataclass
+class FitRays:
+    """
+    The camera geometry of the normal fits of one (H, W) frame, float64 tensors.
+
+    a: (1, W) and b: (H, 1) ray slopes (camera.ray_slopes: the point of pixel [v, u] at
+    depth Z is (a Z, b Z, Z)); du: (1, W) and dv: (H, 1) offsets from the principal point
+    (camera.pixel_offsets); focal: (fx, fy) floats.
+    """
+
+    a: torch.Tensor
+    b: torch.Tensor
+    du: torch.Tensor
+    dv: torch.Tensor
+    focal: tuple
+
+    @classmethod
+    def of(cls, intrinsics, shape, device):
+        """Return the FitRays of an (H, W) image of a camera, on ``device``."""
+        camera = as_intrinsics(intrinsics)
+        a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(camera, shape))
+        du, dv = (torch.from_numpy(s).to(device) for s in pixel_offsets(camera, shape))
+        return cls(a, b, du, dv, (float(camera.fx), float(camera.fy)))
 
 
 @dataclass
@@ -92,28 +117,32 @@ class TorchHhaKernels:
         self._classify_normals = wrap(classify_normals)
         self._channels = wrap(hha_channels)
 
-    def fit_inputs(self, depth_m, missing, a, b):
+    def fit_inputs(self, depth_m, missing, rays):
         """
-        Return what the normal fits need: (depth_cm, a, b, the (9, H, W) moment planes).
+        Return what the normal fits need: (depth_cm, a, b, moment planes, reference planes).
 
-        depth_m: (H, W) float64 metres; missing: (H, W) bool or None (depth_m == 0).
+        depth_m: (H, W) float64 metres; missing: (H, W) bool or None (depth_m == 0); rays:
+        the encoder's FitRays. The planes are (9, H, W): normals.moment_planes and
+        normals.reference_planes.
         """
         depth_cm = depth_m * 100.0
         valid = depth_m != 0 if missing is None else ~missing
-        return depth_cm, a, b, self._moment_planes(depth_cm, valid, a, b)
+        return (depth_cm, rays.a, rays.b, self._moment_planes(depth_cm, valid, rays.a, rays.b),
+                reference_planes(depth_cm, valid, rays.du, rays.dv, *rays.focal))
 
     def gravity_normals(self, inputs):
         """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity passes."""
         flat, products = self._gravity_normal_products(
-            window_sums(inputs[3], GRAVITY_NORMAL_RADIUS))
+            window_sums(inputs[3], GRAVITY_NORMAL_RADIUS, inputs[4]))
         return flat, TorchWallFloorPasses(products, self._classify_normals)
 
     def image(self, inputs, gravity, height_axis):
         """Return the (H, W, 3) uint8 HHA image; gravity, height_axis: (3,) numpy."""
-        depth_cm, a, b, planes = inputs
+        depth_cm, a, b, planes, reference = inputs
         device = depth_cm.device
         points = torch.stack((a * depth_cm, b * depth_cm, depth_cm))
-        normals = self._oriented_normals(window_sums(planes, ANGLE_NORMAL_RADIUS), points)
+        normals = self._oriented_normals(window_sums(planes, ANGLE_NORMAL_RADIUS, reference),
+                                         points)
         return self._channels(depth_cm, points, normals, torch.as_tensor(gravity, device=device),
                               torch.as_tensor(height_axis, device=device))
 
@@ -123,7 +152,7 @@ class NumbaHhaKernels:
     The steps of :class:`TorchHhaKernels` by the fused numba kernels, for CPU tensors.
 
     The kernels of :mod:`rgbd_perception.geometry.hha_cpu` give the same images without
-    full-frame intermediates. Its fit inputs are the numpy views (depth_cm, valid, a, b).
+    full-frame intermediates. Its fit inputs are numpy views (see fit_inputs).
 
     The gravity normals live in a buffer kept from one frame to the next (per image size),
     so one instance serves one frame at a time (the encoder holds a lock).
@@ -133,17 +162,19 @@ class NumbaHhaKernels:
         self._flat = np.empty((3, 0))
 
     @staticmethod
-    def fit_inputs(depth_m, missing, a, b):
+    def fit_inputs(depth_m, missing, rays):
         """
-        Return numpy arrays (depth_cm (H, W), valid (H, W), a (W,), b (H,)).
+        Return numpy arrays (depth_cm, valid, a, b, du, dv, focal) of the kernels.
 
-        As TorchHhaKernels.fit_inputs, in numpy: a full-frame torch op here would leave
-        torch's OpenMP threads spinning while the kernels start (slower on small CPUs).
+        Shapes: depth_cm and valid (H, W), a and du (W,), b and dv (H,), focal (2,) (see
+        FitRays). As TorchHhaKernels.fit_inputs, in numpy: a full-frame torch op here would
+        leave torch's OpenMP threads spinning while the kernels start (slower on small CPUs).
         """
         depth_m = depth_m.numpy()
         valid = depth_m != 0 if missing is None else ~missing.numpy()
         return (np.ascontiguousarray(depth_m * 100.0), np.ascontiguousarray(valid),
-                a.numpy()[0], b.numpy()[:, 0])
+                rays.a.numpy()[0], rays.b.numpy()[:, 0], rays.du.numpy()[0],
+                rays.dv.numpy()[:, 0], np.array(rays.focal))
 
     def gravity_normals(self, inputs):
         """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity passes."""
@@ -196,8 +227,8 @@ class HhaEncoder:
         device = depth_m.device
         kernels = (self.numba_kernels if self.numba_kernels is not None and device.type == 'cpu'
                    else self.torch_kernels)
-        a, b = (torch.from_numpy(s).to(device) for s in ray_slopes(intrinsics, depth_m.shape))
-        inputs = kernels.fit_inputs(depth_m, missing, a, b)
+        rays = FitRays.of(intrinsics, depth_m.shape, device)
+        inputs = kernels.fit_inputs(depth_m, missing, rays)
         if gravity is None:
             flat, passes = kernels.gravity_normals(inputs)
             gravity = gravity_from_normals(flat, passes, initial=INITIAL_GRAVITY)

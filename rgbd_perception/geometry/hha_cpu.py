@@ -39,7 +39,8 @@ import threading
 import numba
 import numpy as np
 
-from rgbd_perception.geometry.normals import adjugate_solution, COUNT_TERM, SPARSE_WINDOW
+from rgbd_perception.geometry.normals import (adjugate_solution, COUNT_TERM,
+                                              reference_moment_terms, sparse_limit)
 
 if 'NUMBA_THREADING_LAYER' not in os.environ:
     numba.config.THREADING_LAYER = 'forksafe'  # TBB, else workqueue (module docstring)
@@ -163,29 +164,35 @@ _adjugate_solution = numba.njit(cache=True, inline='always')(adjugate_solution)
 def _unit_normal(a0, a1, a2, a3, a4, a5, b0, b1, b2):
     """Solve the 3x3 normal equations of the 9 window sums, as normals.unit_normals."""
     nx, ny, nz = _adjugate_solution(a0, a1, a2, a3, a4, a5, b0, b1, b2)
-    scale = 1.0 / math.sqrt(nx * nx + ny * ny + nz * nz)
-    return nx * scale, ny * scale, nz * scale
+    norm = math.sqrt(nx * nx + ny * ny + nz * nz)
+    return nx / norm, ny / norm, nz / norm
+
+
+_reference_terms = numba.njit(cache=True, inline='always')(reference_moment_terms)
+_sparse_limit = numba.njit(cache=True, inline='always')(sparse_limit)
 
 
 @numba.njit(cache=True, inline='always')
-def _fit_normal(depth_cm, valid, a, b, radius, v, u, columns, index, exact):
+def _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns, index, exact):
     """
     Return the unit normal of pixel (v, u) from its window sums columns[index] (9,).
 
-    Windows of at most SPARSE_WINDOW valid pixels are summed directly into ``exact`` (9,)
-    instead (see normals.window_sums); their count, term COUNT_TERM, is exact in running sums.
+    Windows of at most normals.sparse_limit valid pixels are summed directly into ``exact``
+    (9,) instead, from the reference's terms in its order (see normals.window_sums); their
+    count, term COUNT_TERM, is exact in running sums.
     """
-    if columns[index, COUNT_TERM] > SPARSE_WINDOW:
+    if columns[index, COUNT_TERM] > _sparse_limit(radius):
         return _unit_normal(columns[index, 0], columns[index, 1], columns[index, 2],
                             columns[index, 3], columns[index, 4], columns[index, 5],
                             columns[index, 6], columns[index, 7], columns[index, 8])
     exact[:] = 0.0
     if columns[index, COUNT_TERM] > 0.0:
         height, width = depth_cm.shape
-        for row in range(max(0, v - radius), min(height, v + radius + 1)):
-            for column in range(max(0, u - radius), min(width, u + radius + 1)):
+        for column in range(max(0, u - radius), min(width, u + radius + 1)):
+            for row in range(max(0, v - radius), min(height, v + radius + 1)):
                 if valid[row, column]:
-                    terms = _moment_terms(depth_cm, valid, a, b, row, column)
+                    terms = _reference_terms(depth_cm[row, column], du[column], dv[row],
+                                             focal[0], focal[1])
                     for k in range(9):
                         exact[k] += terms[k]
     return _unit_normal(exact[0], exact[1], exact[2], exact[3], exact[4], exact[5], exact[6],
@@ -203,7 +210,7 @@ def _finite(value):
 
 
 @numba.njit(parallel=True, cache=True)
-def _flat_normals(depth_cm, valid, a, b, radius, bounds, flat):
+def _flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, bounds, flat):
     height, width = depth_cm.shape
     for chunk in numba.prange(bounds.size - 1):
         first, stop = bounds[chunk], bounds[chunk + 1]
@@ -212,7 +219,7 @@ def _flat_normals(depth_cm, valid, a, b, radius, bounds, flat):
         for v in range(height):
             _enter_row(depth_cm, valid, a, b, radius, v, first, stop, terms, ring, columns)
             for u in range(first, stop):
-                nx, ny, nz = _fit_normal(depth_cm, valid, a, b, radius, v, u, columns,
+                nx, ny, nz = _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns,
                                          u - first, exact)
                 flat[0, v * width + u] = _finite(nx)
                 flat[1, v * width + u] = _finite(ny)
@@ -225,16 +232,17 @@ def _bounds(depth_cm):
     return column_chunks(depth_cm.shape[1], numba.get_num_threads())
 
 
-def flat_normals(depth_cm, valid, a, b, radius, flat):
+def flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, flat):
     """
     Write the unit normals fitted in (2r+1)^2 windows into ``flat`` (3, H*W); return it.
 
     depth_cm: (H, W) float64 cm; valid: (H, W) bool pixels used by the fits; a: (W,) and b:
-    (H,) float64 ray slopes. NaN is set to 0 (normal_products' flat); the sign of each normal
-    is arbitrary (the gravity estimate does not need it).
+    (H,) float64 ray slopes; du: (W,), dv: (H,) offsets from the principal point and focal:
+    (fx, fy), for the reference's terms of sparse windows. NaN is set to 0 (normal_products'
+    flat); the sign of each normal is arbitrary (the gravity estimate does not need it).
     """
     with KERNEL_LOCK:
-        _flat_normals(depth_cm, valid, a, b, radius, _bounds(depth_cm), flat)
+        _flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, _bounds(depth_cm), flat)
     return flat
 
 
@@ -442,8 +450,8 @@ def _level_from_lookup(cos_angle, levels, inside):
 
 
 @numba.njit(parallel=True, cache=True)
-def _hha_image(depth_cm, valid, a, b, radius, bounds, gravity, height_axis, lowest,
-               levels, inside, image):
+def _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, bounds, gravity, height_axis,
+               lowest, levels, inside, image):
     height, width = depth_cm.shape
     for chunk in numba.prange(bounds.size - 1):
         first, stop = bounds[chunk], bounds[chunk + 1]
@@ -455,7 +463,7 @@ def _hha_image(depth_cm, valid, a, b, radius, bounds, gravity, height_axis, lowe
             for u in range(first, stop):
                 z = depth_cm[v, u]
                 px, py, pz = a[u] * z, b_v * z, z
-                nx, ny, nz = _fit_normal(depth_cm, valid, a, b, radius, v, u, columns,
+                nx, ny, nz = _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns,
                                          u - first, exact)
                 # oriented_normals: n_z >= 0, then n . P >= 0 (torch's sum starts at +0.0).
                 flip = math.copysign(1.0, nz)
@@ -472,12 +480,12 @@ def _hha_image(depth_cm, valid, a, b, radius, bounds, gravity, height_axis, lowe
             _leave_row(radius, v, ring, columns)
 
 
-def hha_image(depth_cm, valid, a, b, radius, gravity, height_axis):
+def hha_image(depth_cm, valid, a, b, du, dv, focal, radius, gravity, height_axis):
     """
     Fit the normals in (2r+1)^2 windows, orient them and quantise the HHA channels.
 
-    depth_cm: (H, W) float64 cm; valid: (H, W) bool pixels used by the fits; a: (W,), b:
-    (H,) ray slopes; gravity, height_axis: (3,) float64 (see geometry.hha.hha_channels).
+    depth_cm, valid, a, b, du, dv, focal: see :func:`flat_normals`; gravity, height_axis:
+    (3,) float64 (see geometry.hha.hha_channels).
     Returns the (H, W, 3) uint8 HHA image.
     """
     row_lowest = np.empty(depth_cm.shape[0])
@@ -486,6 +494,6 @@ def hha_image(depth_cm, valid, a, b, radius, gravity, height_axis):
         _lowest_height(depth_cm, a, b, height_axis, row_lowest)
         lowest = row_lowest.min()
         lowest = -130.0 if lowest > -90.0 else lowest
-        _hha_image(depth_cm, valid, a, b, radius, _bounds(depth_cm), gravity,
+        _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, _bounds(depth_cm), gravity,
                    height_axis, lowest, *angle_lookup(), image)
     return image

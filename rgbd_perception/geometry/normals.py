@@ -12,7 +12,19 @@ import torch
 from rgbd_perception.geometry.box_filter import box_sum
 
 COUNT_TERM = 5     # the moment plane of the valid-pixel weights (its sums count the pixels)
-SPARSE_WINDOW = 2  # windows with at most this many valid pixels are summed exactly
+
+
+def sparse_limit(radius):
+    """
+    Return the most valid pixels a window of ``radius`` may hold to be summed directly: 2r+1.
+
+    Pixels on one straight image line have rays in one plane through the camera centre, so
+    their normal equations are singular and the fitted "normal" is rounding noise: MATLAB's
+    value there depends on every bit of its terms and on its summation order. Such windows
+    hold at most 2r+1 valid pixels (one per column, or per row); these windows, and every
+    other window as sparse, are summed directly (see :func:`window_sums`).
+    """
+    return 2 * radius + 1
 
 
 def moment_planes(depth_cm, valid, a, b):
@@ -20,7 +32,9 @@ def moment_planes(depth_cm, valid, a, b):
     Stack the 9 per-pixel terms of A^T A (6) and A^T b (3); (9, H, W) float64.
 
     depth_cm: (H, W) float64 (any value where invalid); valid: (H, W) bool; a: (1, W) and
-    b: (H, 1) ray slopes. Invalid pixels contribute zero.
+    b: (H, 1) ray slopes. Invalid pixels contribute zero. These terms, from the ray slopes,
+    feed the running window sums of dense windows (where their last bits do not matter);
+    sparse windows use :func:`reference_moment_terms`.
     """
     weight = valid.to(torch.float64)
     inv_z = weight / torch.where(valid, depth_cm, 1.0)
@@ -30,28 +44,60 @@ def moment_planes(depth_cm, valid, a, b):
                         a * inv_z, b * inv_z, inv_z))
 
 
-def window_sums(planes, radius):
+def reference_moment_terms(depth_cm, du, dv, fx, fy):
+    """
+    Return the 9 moment terms of valid pixels, computed operation by operation as the reference.
+
+    depth_cm: depth in cm (> 0); du, dv: the pixel's column and row minus the principal
+    point, in the intrinsics' own pixel origin (1-based numbers: MATLAB's xx - cx, yy - cy);
+    fx, fy: focal lengths. computeNormalsSquareSupport receives z / 100 and multiplies it
+    by 100 again, then forms X = (xx - cx) Z / fx, X / Z, X / Z^2 and 1 / Z. Plain
+    arithmetic: tensors here, scalars in the numba kernels (geometry.hha_cpu), both round
+    alike. Returns a tuple in the order of :func:`moment_planes`.
+    """
+    z = (depth_cm / 100.0) * 100.0
+    x = (du * z) / fx
+    y = (dv * z) / fy
+    x_z, y_z, z_z = x / z, y / z, z * z
+    return (x_z * x_z, x_z * y_z, x_z, y_z * y_z, y_z, z / z, x / z_z, y / z_z, 1.0 / z)
+
+
+def reference_planes(depth_cm, valid, du, dv, fx, fy):
+    """
+    Return the (9, H, W) planes of :func:`reference_moment_terms`, zero where not valid.
+
+    du: (1, W), dv: (H, 1) offsets from the principal point (pixels); fx, fy: focal lengths.
+    """
+    safe = torch.where(valid, depth_cm, 1.0)
+    terms = torch.stack(torch.broadcast_tensors(*reference_moment_terms(safe, du, dv, fx, fy)))
+    return terms.mul_(valid.to(torch.float64))
+
+
+def window_sums(planes, radius, reference):
     """
     Sum the moment planes over (2r+1) x (2r+1) windows as MATLAB's ``filter2`` does.
 
-    planes: (9, H, W) float64 from :func:`moment_planes`. Returns (9, H, W) float64.
-    Running or prefix sums (:func:`box_sum`) leave residues of ~1e-16 of the values that
-    passed through a window, which decide the fit where a window holds almost nothing: an
-    empty window must give exact zeros (an undefined normal), and a window of one or two
-    valid pixels an exact sum (the normal MATLAB derives from it). Those windows (count <=
-    ``SPARSE_WINDOW``; counts of 0/1 weights are exact in any summation) are summed
-    directly: a sum of at most two non-zero terms is the same in every order.
+    planes: (9, H, W) float64 from :func:`moment_planes`; reference: the same terms computed
+    as the reference does (:func:`reference_planes`). Returns (9, H, W) float64.
+    Dense windows take running sums (:func:`box_sum`) of ``planes``: their fits are well
+    determined, so the last bits do not matter. Windows of at most :func:`sparse_limit`
+    valid pixels are where rounding decides the fit (an empty window must give exact zeros,
+    an undefined normal, and one whose pixels lie on one image line gives rounding noise):
+    they are summed directly from ``reference``, one pixel after another in MATLAB's memory
+    order (column by column from the left, each column from the top). Counts of 0/1
+    weights are exact in any summation.
     """
     sums = box_sum(planes, radius)
     count = sums[COUNT_TERM]
     sums.masked_fill_((count == 0).expand_as(sums), 0.0)
-    rows, cols = torch.nonzero((count > 0) & (count <= SPARSE_WINDOW), as_tuple=True)
+    rows, cols = torch.nonzero((count > 0) & (count <= sparse_limit(radius)), as_tuple=True)
     if rows.numel():
-        offsets = torch.arange(2 * radius + 1, device=planes.device)
-        padded = torch.nn.functional.pad(planes, (radius, radius, radius, radius))
-        windows = padded[:, rows[:, None, None] + offsets[:, None],
-                         cols[:, None, None] + offsets]            # (9, K, 2r+1, 2r+1)
-        sums[:, rows, cols] = windows.sum((2, 3))
+        padded = torch.nn.functional.pad(reference, (radius, radius, radius, radius))
+        direct = torch.zeros((9, rows.numel()), dtype=sums.dtype, device=sums.device)
+        for du in range(2 * radius + 1):
+            for dv in range(2 * radius + 1):
+                direct += padded[:, rows + dv, cols + du]
+        sums[:, rows, cols] = direct
     return sums
 
 
@@ -63,7 +109,7 @@ def unit_normals(sums):
     valid point. The sign is arbitrary: see :func:`oriented_normals`.
     """
     nx, ny, nz = adjugate_solution(*sums.unbind(0))
-    return torch.stack((nx, ny, nz)).mul_((nx * nx + ny * ny + nz * nz).rsqrt_())
+    return torch.stack((nx, ny, nz)).div_((nx * nx + ny * ny + nz * nz).sqrt_())
 
 
 def adjugate_solution(a0, a1, a2, a3, a4, a5, b0, b1, b2):

@@ -34,6 +34,21 @@ class RawDepthError(DepthError):
     input_name = 'raw_depth'
 
 
+def integer_depth_to_metres(depth, depth_scale):
+    """
+    Return integer depth in units of ``depth_scale`` metres as float64 metres.
+
+    Where the scale is 1 / N for an integer N (mm: 1000, TUM: 5000, 0.1 mm: 10000) the
+    values are divided by N, as MATLAB's ``double(D) / 1000`` does: the correctly rounded
+    metres, which the HHA reference's rounding-decided fits depend on (a multiplication by
+    0.001 differs in the last bit for many values). Other scales multiply.
+    """
+    per_metre = round(1.0 / float(depth_scale))
+    if per_metre >= 1 and abs(per_metre * float(depth_scale) - 1.0) < 1e-12:
+        return depth.astype(np.float64) / per_metre
+    return depth.astype(np.float64) * float(depth_scale)
+
+
 def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
     """
     Return (H, W) float64 metres with 0 where there is no measurement.
@@ -48,7 +63,7 @@ def depth_to_metres(depth, depth_scale=0.001, min_valid_fraction=0.0):
     if np.issubdtype(depth.dtype, np.integer):
         if np.issubdtype(depth.dtype, np.signedinteger) and (depth < 0).any():
             raise DepthError(f'depth has {int((depth < 0).sum())} negative values')
-        metres = depth.astype(np.float64) * float(depth_scale)
+        metres = integer_depth_to_metres(depth, depth_scale)
     elif np.issubdtype(depth.dtype, np.floating):
         metres = depth.astype(np.float64)
         infinite = int(np.isinf(metres).sum())
