@@ -164,15 +164,17 @@ class NumbaHhaKernels:
     @staticmethod
     def fit_inputs(depth_m, missing, rays):
         """
-        Return numpy arrays (depth_cm, valid, a, b, du, dv, focal) of the kernels.
+        Return numpy arrays (depth_cm, valid, next_valid, a, b, du, dv, focal) of the kernels.
 
-        Shapes: depth_cm and valid (H, W), a and du (W,), b and dv (H,), focal (2,) (see
-        FitRays). As TorchHhaKernels.fit_inputs, in numpy: a full-frame torch op here would
-        leave torch's OpenMP threads spinning while the kernels start (slower on small CPUs).
+        Shapes: depth_cm and valid (H, W), next_valid (H + 1, W) (hha_cpu.next_valid_rows),
+        a and du (W,), b and dv (H,), focal (2,) (see FitRays). As
+        TorchHhaKernels.fit_inputs, in numpy: a full-frame torch op here would leave torch's
+        OpenMP threads spinning while the kernels start (slower on small CPUs).
         """
         depth_m = depth_m.numpy()
         valid = depth_m != 0 if missing is None else ~missing.numpy()
-        return (np.ascontiguousarray(depth_m * 100.0), np.ascontiguousarray(valid),
+        valid = np.ascontiguousarray(valid)
+        return (np.ascontiguousarray(depth_m * 100.0), valid, hha_cpu.next_valid_rows(valid),
                 rays.a.numpy()[0], rays.b.numpy()[:, 0], rays.du.numpy()[0],
                 rays.dv.numpy()[:, 0], np.array(rays.focal))
 

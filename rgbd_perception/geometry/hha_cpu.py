@@ -173,13 +173,14 @@ _sparse_limit = numba.njit(cache=True, inline='always')(sparse_limit)
 
 
 @numba.njit(cache=True, inline='always')
-def _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns, index, exact):
+def _fit_normal(depth_cm, next_valid, du, dv, focal, radius, v, u, columns, index, exact):
     """
     Return the unit normal of pixel (v, u) from its window sums columns[index] (9,).
 
     Windows of at most normals.sparse_limit valid pixels are summed directly into ``exact``
-    (9,) instead, from the reference's terms in its order (see normals.window_sums); their
-    count, term COUNT_TERM, is exact in running sums.
+    (9,) instead, from the reference's terms in its order (see normals.window_sums): column
+    by column, jumping from one valid pixel to the next (``next_valid``). Their count, term
+    COUNT_TERM, is exact in running sums.
     """
     if columns[index, COUNT_TERM] > _sparse_limit(radius):
         return _unit_normal(columns[index, 0], columns[index, 1], columns[index, 2],
@@ -188,15 +189,34 @@ def _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns, index, ex
     exact[:] = 0.0
     if columns[index, COUNT_TERM] > 0.0:
         height, width = depth_cm.shape
+        last = min(height - 1, v + radius)
         for column in range(max(0, u - radius), min(width, u + radius + 1)):
-            for row in range(max(0, v - radius), min(height, v + radius + 1)):
-                if valid[row, column]:
-                    terms = _reference_terms(depth_cm[row, column], du[column], dv[row],
-                                             focal[0], focal[1])
-                    for k in range(9):
-                        exact[k] += terms[k]
+            row = next_valid[max(0, v - radius), column]
+            while row <= last:
+                terms = _reference_terms(depth_cm[row, column], du[column], dv[row],
+                                         focal[0], focal[1])
+                for k in range(9):
+                    exact[k] += terms[k]
+                row = next_valid[row + 1, column]
     return _unit_normal(exact[0], exact[1], exact[2], exact[3], exact[4], exact[5], exact[6],
                         exact[7], exact[8])
+
+
+@numba.njit(cache=True)
+def next_valid_rows(valid):
+    """
+    Return the (H + 1, W) int64 table of the first valid row at or below each pixel (H: none).
+
+    next_valid[y, u] = min{row >= y : valid[row, u]}; row H is all H, so a lookup one row
+    past the image is safe. The direct window sums walk a column's valid pixels with it.
+    """
+    height, width = valid.shape
+    table = np.empty((height + 1, width), dtype=np.int64)
+    table[height] = height
+    for row in range(height - 1, -1, -1):
+        for column in range(width):
+            table[row, column] = row if valid[row, column] else table[row + 1, column]
+    return table
 
 
 @numba.njit(cache=True, inline='always')
@@ -210,7 +230,7 @@ def _finite(value):
 
 
 @numba.njit(parallel=True, cache=True)
-def _flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, bounds, flat):
+def _flat_normals(depth_cm, valid, next_valid, a, b, du, dv, focal, radius, bounds, flat):
     height, width = depth_cm.shape
     for chunk in numba.prange(bounds.size - 1):
         first, stop = bounds[chunk], bounds[chunk + 1]
@@ -219,8 +239,8 @@ def _flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, bounds, flat):
         for v in range(height):
             _enter_row(depth_cm, valid, a, b, radius, v, first, stop, terms, ring, columns)
             for u in range(first, stop):
-                nx, ny, nz = _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns,
-                                         u - first, exact)
+                nx, ny, nz = _fit_normal(depth_cm, next_valid, du, dv, focal, radius, v, u,
+                                         columns, u - first, exact)
                 flat[0, v * width + u] = _finite(nx)
                 flat[1, v * width + u] = _finite(ny)
                 flat[2, v * width + u] = _finite(nz)
@@ -232,17 +252,19 @@ def _bounds(depth_cm):
     return column_chunks(depth_cm.shape[1], numba.get_num_threads())
 
 
-def flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, flat):
+def flat_normals(depth_cm, valid, next_valid, a, b, du, dv, focal, radius, flat):
     """
     Write the unit normals fitted in (2r+1)^2 windows into ``flat`` (3, H*W); return it.
 
-    depth_cm: (H, W) float64 cm; valid: (H, W) bool pixels used by the fits; a: (W,) and b:
-    (H,) float64 ray slopes; du: (W,), dv: (H,) offsets from the principal point and focal:
-    (fx, fy), for the reference's terms of sparse windows. NaN is set to 0 (normal_products'
-    flat); the sign of each normal is arbitrary (the gravity estimate does not need it).
+    depth_cm: (H, W) float64 cm; valid: (H, W) bool pixels used by the fits; next_valid: its
+    :func:`next_valid_rows`; a: (W,) and b: (H,) float64 ray slopes; du: (W,), dv: (H,)
+    offsets from the principal point and focal: (fx, fy), for the reference's terms of
+    sparse windows. NaN is set to 0 (normal_products' flat); the sign of each normal is
+    arbitrary (the gravity estimate does not need it).
     """
     with KERNEL_LOCK:
-        _flat_normals(depth_cm, valid, a, b, du, dv, focal, radius, _bounds(depth_cm), flat)
+        _flat_normals(depth_cm, valid, next_valid, a, b, du, dv, focal, radius,
+                      _bounds(depth_cm), flat)
     return flat
 
 
@@ -450,8 +472,8 @@ def _level_from_lookup(cos_angle, levels, inside):
 
 
 @numba.njit(parallel=True, cache=True)
-def _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, bounds, gravity, height_axis,
-               lowest, levels, inside, image):
+def _hha_image(depth_cm, valid, next_valid, a, b, du, dv, focal, radius, bounds, gravity,
+               height_axis, lowest, levels, inside, image):
     height, width = depth_cm.shape
     for chunk in numba.prange(bounds.size - 1):
         first, stop = bounds[chunk], bounds[chunk + 1]
@@ -463,8 +485,8 @@ def _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, bounds, gravity, he
             for u in range(first, stop):
                 z = depth_cm[v, u]
                 px, py, pz = a[u] * z, b_v * z, z
-                nx, ny, nz = _fit_normal(depth_cm, valid, du, dv, focal, radius, v, u, columns,
-                                         u - first, exact)
+                nx, ny, nz = _fit_normal(depth_cm, next_valid, du, dv, focal, radius, v, u,
+                                         columns, u - first, exact)
                 # oriented_normals: n_z >= 0, then n . P >= 0 (torch's sum starts at +0.0).
                 flip = math.copysign(1.0, nz)
                 nx, ny, nz = nx * flip, ny * flip, nz * flip
@@ -480,12 +502,12 @@ def _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, bounds, gravity, he
             _leave_row(radius, v, ring, columns)
 
 
-def hha_image(depth_cm, valid, a, b, du, dv, focal, radius, gravity, height_axis):
+def hha_image(depth_cm, valid, next_valid, a, b, du, dv, focal, radius, gravity, height_axis):
     """
     Fit the normals in (2r+1)^2 windows, orient them and quantise the HHA channels.
 
-    depth_cm, valid, a, b, du, dv, focal: see :func:`flat_normals`; gravity, height_axis:
-    (3,) float64 (see geometry.hha.hha_channels).
+    depth_cm, valid, next_valid, a, b, du, dv, focal: see :func:`flat_normals`; gravity,
+    height_axis: (3,) float64 (see geometry.hha.hha_channels).
     Returns the (H, W, 3) uint8 HHA image.
     """
     row_lowest = np.empty(depth_cm.shape[0])
@@ -494,6 +516,6 @@ def hha_image(depth_cm, valid, a, b, du, dv, focal, radius, gravity, height_axis
         _lowest_height(depth_cm, a, b, height_axis, row_lowest)
         lowest = row_lowest.min()
         lowest = -130.0 if lowest > -90.0 else lowest
-        _hha_image(depth_cm, valid, a, b, du, dv, focal, radius, _bounds(depth_cm), gravity,
-                   height_axis, lowest, *angle_lookup(), image)
+        _hha_image(depth_cm, valid, next_valid, a, b, du, dv, focal, radius, _bounds(depth_cm),
+                   gravity, height_axis, lowest, *angle_lookup(), image)
     return image

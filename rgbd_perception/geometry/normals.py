@@ -91,13 +91,37 @@ def window_sums(planes, radius, reference):
     count = sums[COUNT_TERM]
     sums.masked_fill_((count == 0).expand_as(sums), 0.0)
     rows, cols = torch.nonzero((count > 0) & (count <= sparse_limit(radius)), as_tuple=True)
-    if rows.numel():
-        padded = torch.nn.functional.pad(reference, (radius, radius, radius, radius))
-        direct = torch.zeros((9, rows.numel()), dtype=sums.dtype, device=sums.device)
-        for du in range(2 * radius + 1):
-            for dv in range(2 * radius + 1):
-                direct += padded[:, rows + dv, cols + du]
-        sums[:, rows, cols] = direct
+    padded = torch.nn.functional.pad(reference, (radius, radius, radius, radius))
+    for start in range(0, rows.numel(), DIRECT_CHUNK):
+        chunk = slice(start, start + DIRECT_CHUNK)
+        sums[:, rows[chunk], cols[chunk]] = direct_sums(padded, rows[chunk], cols[chunk],
+                                                        radius)
+    return sums
+
+
+#: Sparse windows summed per batch (bounds the (K, (2r+1)^2) index tensors to ~15 MB).
+DIRECT_CHUNK = 4096
+
+
+def direct_sums(padded, rows, cols, radius):
+    """
+    Return the (9, K) sums of K sparse windows, pixel after pixel in MATLAB's memory order.
+
+    padded: (9, H + 2r, W + 2r) reference planes padded by r zeros; rows, cols: (K,) window
+    centres. The window's pixels are listed column by column (each from the top), the valid
+    ones (term COUNT_TERM is 1) moved to the front in that order by a stable sort, and the
+    first sparse_limit of them added one at a time: zeros after them change no sum.
+    """
+    side = 2 * radius + 1
+    offsets = torch.arange(side, device=padded.device)
+    down, across = offsets.repeat(side), offsets.repeat_interleave(side)  # column-major
+    pixel_rows, pixel_cols = rows[:, None] + down, cols[:, None] + across
+    valid = padded[COUNT_TERM][pixel_rows, pixel_cols] != 0
+    first = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)[:, :sparse_limit(radius)]
+    terms = padded[:, pixel_rows.gather(1, first), pixel_cols.gather(1, first)]
+    sums = torch.zeros(terms.shape[:2], dtype=terms.dtype, device=terms.device)
+    for index in range(terms.shape[2]):
+        sums += terms[:, :, index]
     return sums
 
 
