@@ -131,6 +131,18 @@ def test_onnx_command_records_the_file_the_runtimes_load(tmp_path, frame, capsys
     assert 'not found' in capsys.readouterr().err
 
 
+def test_a_missing_runtime_package_is_named(monkeypatch):
+    """Without the openvino package (a ROS install): a clear error naming it, torch still runs."""
+    from rgbd_perception.runtime import onnx_models
+
+    real = onnx_models.importlib.util.find_spec
+    monkeypatch.setattr(onnx_models.importlib.util, 'find_spec',
+                        lambda name: None if name == 'openvino' else real(name))
+    with pytest.raises(ValueError, match='runtime openvino needs the openvino package'):
+        CompletionStage(device='cpu', runtime='openvino')
+    check_runtime('torch', torch.device('cpu'))
+
+
 def test_runtime_choices_are_checked():
     """An unknown runtime, or ONNX Runtime asked for fp16: a clear error before any work."""
     with pytest.raises(ValueError, match='unknown runtime'):
