@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from rgbd_perception.geometry.normals import (COUNT_TERM, moment_planes, reference_planes,
+from rgbd_perception.geometry.normals import (COUNT_TERM, moment_planes, ReferenceTerms,
                                               sparse_limit, unit_normals, window_sums)
 
 
 def sparse_planes(shape, seed, fraction):
-    """(moment planes, reference planes) of a random depth (1-3 m in cm), ``fraction`` valid."""
+    """(moment planes, ReferenceTerms) of a random depth (1-3 m in cm), ``fraction`` valid."""
     rng = np.random.default_rng(seed)
     depth_cm = torch.from_numpy(rng.uniform(100.0, 300.0, size=shape))
     valid = torch.from_numpy(rng.random(shape) < fraction)
@@ -18,7 +18,14 @@ def sparse_planes(shape, seed, fraction):
     dv = torch.arange(shape[0], dtype=torch.float64)[:, None] + 1.0 - shape[0] / 2 + 0.21
     fx, fy = 518.8579, 519.4696
     return (moment_planes(depth_cm, valid, du / fx, dv / fy),
-            reference_planes(depth_cm, valid, du, dv, fx, fy))
+            ReferenceTerms(depth_cm, valid, du, dv, fx, fy))
+
+
+def all_terms(reference):
+    """Return the (9, H, W) reference terms of every pixel (zeros where not valid)."""
+    height, width = reference.valid.shape
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing='ij')
+    return reference.at(rows, cols)
 
 
 @pytest.mark.parametrize('radius, fraction', [(3, 0.03), (10, 0.008)])
@@ -30,7 +37,7 @@ def test_sparse_windows_are_the_reference_sums(radius, fraction):
     empty, sparse = count == 0, (count > 0) & (count <= sparse_limit(radius))
     assert empty.sum() > 10 and sparse.sum() > 100  # both kinds are exercised
     assert (sums[:, empty] == 0).all()  # box sums leave residues of ~1e-16 here
-    direct = direct_window_sums(reference.numpy(), radius)
+    direct = direct_window_sums(all_terms(reference).numpy(), radius)
     assert np.array_equal(sums[:, sparse].numpy(), direct[:, sparse.numpy()])
     assert torch.isnan(unit_normals(sums)[:, empty]).all()
 

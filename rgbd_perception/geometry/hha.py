@@ -18,7 +18,7 @@ from rgbd_perception.geometry.gravity import (classify_normals, gravity_from_nor
                                               normal_products, rotation_between,
                                               TorchWallFloorPasses)
 from rgbd_perception.geometry.normals import (moment_planes, oriented_normals,
-                                              reference_planes, unit_normals, window_sums)
+                                              ReferenceTerms, unit_normals, window_sums)
 
 try:
     from rgbd_perception.geometry import hha_cpu
@@ -119,16 +119,16 @@ class TorchHhaKernels:
 
     def fit_inputs(self, depth_m, missing, rays):
         """
-        Return what the normal fits need: (depth_cm, a, b, moment planes, reference planes).
+        Return what the normal fits need: (depth_cm, a, b, moment planes, reference terms).
 
         depth_m: (H, W) float64 metres; missing: (H, W) bool or None (depth_m == 0); rays:
-        the encoder's FitRays. The planes are (9, H, W): normals.moment_planes and
-        normals.reference_planes.
+        the encoder's FitRays. The (9, H, W) planes are normals.moment_planes; the reference
+        terms a normals.ReferenceTerms, computed only where sparse windows need them.
         """
         depth_cm = depth_m * 100.0
         valid = depth_m != 0 if missing is None else ~missing
         return (depth_cm, rays.a, rays.b, self._moment_planes(depth_cm, valid, rays.a, rays.b),
-                reference_planes(depth_cm, valid, rays.du, rays.dv, *rays.focal))
+                ReferenceTerms(depth_cm, valid, rays.du, rays.dv, *rays.focal))
 
     def gravity_normals(self, inputs):
         """Return the (3, P) normals (NaN set to 0) of the 21x21 fits and their gravity passes."""

@@ -21,8 +21,8 @@ def sparse_limit(radius):
     Pixels on one straight image line have rays in one plane through the camera centre, so
     their normal equations are singular and the fitted "normal" is rounding noise: MATLAB's
     value there depends on every bit of its terms and on its summation order. Such windows
-    hold at most 2r+1 valid pixels (one per column, or per row); these windows, and every
-    other window as sparse, are summed directly (see :func:`window_sums`).
+    hold at most 2r+1 valid pixels (one per column, or per row), so every window that
+    sparse is summed directly (see :func:`window_sums`).
     """
     return 2 * radius + 1
 
@@ -62,39 +62,56 @@ def reference_moment_terms(depth_cm, du, dv, fx, fy):
     return (x_z * x_z, x_z * y_z, x_z, y_z * y_z, y_z, z / z, x / z_z, y / z_z, 1.0 / z)
 
 
-def reference_planes(depth_cm, valid, du, dv, fx, fy):
+class ReferenceTerms:
     """
-    Return the (9, H, W) planes of :func:`reference_moment_terms`, zero where not valid.
+    The :func:`reference_moment_terms` of one frame's pixels, computed for the pixels asked.
 
-    du: (1, W), dv: (H, 1) offsets from the principal point (pixels); fx, fy: focal lengths.
+    Only sparse windows need them (see :func:`window_sums`), so no full-frame planes are
+    made. depth_cm: (H, W) float64 cm; valid: (H, W) bool; du: (1, W), dv: (H, 1) offsets
+    from the principal point (pixels); fx, fy: focal lengths.
     """
-    safe = torch.where(valid, depth_cm, 1.0)
-    terms = torch.stack(torch.broadcast_tensors(*reference_moment_terms(safe, du, dv, fx, fy)))
-    return terms.mul_(valid.to(torch.float64))
+
+    def __init__(self, depth_cm, valid, du, dv, fx, fy):
+        self.depth_cm, self.valid, self.du, self.dv = depth_cm, valid, du, dv
+        self.fx, self.fy = fx, fy
+
+    def valid_at(self, rows, cols):
+        """Return whether pixels (int tensors of one shape, maybe outside the image) are valid."""
+        height, width = self.valid.shape
+        inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
+        return inside & self.valid[rows.clamp(0, height - 1), cols.clamp(0, width - 1)]
+
+    def at(self, rows, cols):
+        """Return the (9, *shape) terms of pixels (rows, cols); zeros where not valid_at."""
+        height, width = self.valid.shape
+        rows, cols, valid = rows.clamp(0, height - 1), cols.clamp(0, width - 1), \
+            self.valid_at(rows, cols)
+        depth_cm = torch.where(valid, self.depth_cm[rows, cols], 1.0)
+        terms = reference_moment_terms(depth_cm, self.du[0, cols], self.dv[rows, 0], self.fx,
+                                       self.fy)
+        return torch.stack(torch.broadcast_tensors(*terms)).mul_(valid.to(torch.float64))
 
 
 def window_sums(planes, radius, reference):
     """
     Sum the moment planes over (2r+1) x (2r+1) windows as MATLAB's ``filter2`` does.
 
-    planes: (9, H, W) float64 from :func:`moment_planes`; reference: the same terms computed
-    as the reference does (:func:`reference_planes`). Returns (9, H, W) float64.
-    Dense windows take running sums (:func:`box_sum`) of ``planes``: their fits are well
-    determined, so the last bits do not matter. Windows of at most :func:`sparse_limit`
-    valid pixels are where rounding decides the fit (an empty window must give exact zeros,
-    an undefined normal, and one whose pixels lie on one image line gives rounding noise):
-    they are summed directly from ``reference``, one pixel after another in MATLAB's memory
-    order (column by column from the left, each column from the top). Counts of 0/1
+    planes: (9, H, W) float64 from :func:`moment_planes`; reference: the frame's
+    :class:`ReferenceTerms` (the same terms computed as the reference does). Returns
+    (9, H, W) float64. Dense windows take running sums (:func:`box_sum`) of ``planes``:
+    their fits are well determined, so the last bits do not matter. Windows of at most
+    :func:`sparse_limit` valid pixels are where rounding decides the fit (an empty window
+    must give exact zeros, an undefined normal, and one whose pixels lie on one image line
+    gives rounding noise): they are summed directly (:func:`direct_sums`). Counts of 0/1
     weights are exact in any summation.
     """
     sums = box_sum(planes, radius)
     count = sums[COUNT_TERM]
     sums.masked_fill_((count == 0).expand_as(sums), 0.0)
     rows, cols = torch.nonzero((count > 0) & (count <= sparse_limit(radius)), as_tuple=True)
-    padded = torch.nn.functional.pad(reference, (radius, radius, radius, radius))
     for start in range(0, rows.numel(), DIRECT_CHUNK):
         chunk = slice(start, start + DIRECT_CHUNK)
-        sums[:, rows[chunk], cols[chunk]] = direct_sums(padded, rows[chunk], cols[chunk],
+        sums[:, rows[chunk], cols[chunk]] = direct_sums(reference, rows[chunk], cols[chunk],
                                                         radius)
     return sums
 
@@ -103,22 +120,22 @@ def window_sums(planes, radius, reference):
 DIRECT_CHUNK = 4096
 
 
-def direct_sums(padded, rows, cols, radius):
+def direct_sums(reference, rows, cols, radius):
     """
     Return the (9, K) sums of K sparse windows, pixel after pixel in MATLAB's memory order.
 
-    padded: (9, H + 2r, W + 2r) reference planes padded by r zeros; rows, cols: (K,) window
-    centres. The window's pixels are listed column by column (each from the top), the valid
-    ones (term COUNT_TERM is 1) moved to the front in that order by a stable sort, and the
-    first sparse_limit of them added one at a time: zeros after them change no sum.
+    reference: :class:`ReferenceTerms`; rows, cols: (K,) window centres. The window's pixels
+    are listed column by column (each from the top), the valid ones moved to the front in
+    that order by a stable sort, and the terms of the first sparse_limit of them added one
+    at a time: zeros after them change no sum.
     """
     side = 2 * radius + 1
-    offsets = torch.arange(side, device=padded.device)
+    offsets = torch.arange(side, device=rows.device) - radius
     down, across = offsets.repeat(side), offsets.repeat_interleave(side)  # column-major
     pixel_rows, pixel_cols = rows[:, None] + down, cols[:, None] + across
-    valid = padded[COUNT_TERM][pixel_rows, pixel_cols] != 0
+    valid = reference.valid_at(pixel_rows, pixel_cols)
     first = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)[:, :sparse_limit(radius)]
-    terms = padded[:, pixel_rows.gather(1, first), pixel_cols.gather(1, first)]
+    terms = reference.at(pixel_rows.gather(1, first), pixel_cols.gather(1, first))
     sums = torch.zeros(terms.shape[:2], dtype=terms.dtype, device=terms.device)
     for index in range(terms.shape[2]):
         sums += terms[:, :, index]
