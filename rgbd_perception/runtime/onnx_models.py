@@ -171,7 +171,7 @@ class OnnxModel:
 
     def __init__(self, model, manifest, weights_path, runtime):
         self.signature = graph_signature(model)
-        self.path, self.runtime = onnx_file(model, manifest, weights_path), runtime
+        self.path = onnx_file(model, manifest, weights_path)
         threads = torch.get_num_threads()
         if runtime == 'openvino':
             import openvino

@@ -79,6 +79,14 @@ def export_checkpoint(checkpoint_path, out_path, metrics_path=None, recipe=None,
         'provenance': {'recipe': recipe, **trained, 'export': export['command']}})
 
 
+def require_current_format(manifest, weights_path):
+    """Raise ExportError unless the manifest of ``weights_path`` is of FORMAT_VERSION."""
+    if manifest['format_version'] != FORMAT_VERSION:
+        raise ExportError(f'{manifest_path(weights_path)} is of format '
+                          f"{manifest['format_version']}: upgrade it first with "
+                          '`python -m training manifest --upgrade`')
+
+
 def write_runtime(weights_path, downsample, chosen_by, metrics_paths=(), argv=None):
     """
     Set the ``runtime`` block of exported weights' manifest and re-hash it; return it.
@@ -90,10 +98,7 @@ def write_runtime(weights_path, downsample, chosen_by, metrics_paths=(), argv=No
     this command with its code revision and state.  A block already there is replaced.
     """
     _, manifest = load_exported(weights_path)
-    if manifest['format_version'] != FORMAT_VERSION:
-        raise ExportError(f'{manifest_path(weights_path)} is of format '
-                          f"{manifest['format_version']}: upgrade it first with "
-                          '`python -m training manifest --upgrade`')
+    require_current_format(manifest, weights_path)
     trained = flatten(merge_stored(default_config(TASKS[manifest['task']].config_name),
                                    manifest['config']))
     evaluations = []
@@ -118,10 +123,7 @@ def write_onnx(weights_path, argv=None):
     ``onnxruntime`` and ``openvino`` then load that file.  Returns the block.
     """
     model, manifest = build_exported(weights_path)
-    if manifest['format_version'] != FORMAT_VERSION:
-        raise ExportError(f'{manifest_path(weights_path)} is of format '
-                          f"{manifest['format_version']}: upgrade it first with "
-                          '`python -m training manifest --upgrade`')
+    require_current_format(manifest, weights_path)
     record = export_onnx(model, Path(weights_path).with_suffix('.onnx'))
     onnx = {**record, 'written_by': invocation(argv)}
     return write_manifest(weights_path, {**manifest, 'onnx': onnx})['onnx']
